@@ -1,0 +1,303 @@
+//! The command line: arguments -> store calls.
+
+use crate::codec::{self, Format};
+use crate::store::{self, Edit, Store, StoreError};
+use crate::value::Path;
+use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "valfs",
+    version,
+    about = "Mount a JSON or EDN value kept in git; every save is a commit."
+)]
+pub struct Cli {
+    /// The repository (default: the embedded store under $XDG_DATA_HOME/valfs/).
+    #[arg(long, global = true, env = "VALFS_REPO", value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// The branch holding the value.
+    #[arg(long, global = true, default_value = store::DEFAULT_BRANCH, value_name = "NAME")]
+    pub branch: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a store holding an empty map.
+    Init {
+        #[arg(long, default_value = "json", value_parser = ["json", "edn"])]
+        format: String,
+    },
+    /// Replace the value (or the subtree at PATH) with a document.
+    Import {
+        /// A file, or - for standard input.
+        file: String,
+        #[arg(default_value = "")]
+        path: String,
+    },
+    /// Print the value (or the subtree at PATH).
+    Export {
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+        #[arg(long)]
+        pretty: bool,
+        /// Print in this format instead of the store's.
+        #[arg(long, value_parser = ["json", "edn"])]
+        format: Option<String>,
+        #[arg(default_value = "")]
+        path: String,
+    },
+    /// Print one key's value.
+    Get {
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+        path: String,
+    },
+    /// Set a key from TEXT, read as a file's text (`Bob` is the string "Bob").
+    Set { path: String, text: String },
+    /// Remove a key or element.
+    Rm { path: String },
+    /// Move or rename a key, replacing what is at the target.
+    Mv { from: String, to: String },
+    /// List the commits (that changed PATH), newest first.
+    Log {
+        #[arg(default_value = "")]
+        path: String,
+        #[arg(short = 'n', long)]
+        max_count: Option<usize>,
+    },
+    /// Show the paths changed between two versions (the second defaults to HEAD).
+    Diff { rev: String, rev2: Option<String> },
+    /// Restore the value of REV as a new commit.
+    Revert { rev: String },
+    /// Pack the repository and drop unreachable objects (runs `git gc`).
+    Gc,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Codec(#[from] codec::CodecError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Message(String),
+}
+
+impl Cli {
+    /// The repository this invocation works on.
+    pub fn repo_path(&self) -> PathBuf {
+        self.repo
+            .clone()
+            .unwrap_or_else(|| store::named_store("default"))
+    }
+
+    /// Opens the store; the embedded default store is created on first use.
+    pub fn open(&self) -> Result<Store, StoreError> {
+        match &self.repo {
+            Some(path) => Store::open(path, &self.branch),
+            None => Store::open_or_init(&self.repo_path(), &self.branch),
+        }
+    }
+}
+
+fn print_value(
+    store: &Store,
+    format: Format,
+    value: &crate::value::Value,
+    pretty: bool,
+) -> Result<String, CliError> {
+    let _ = store;
+    Ok(if pretty {
+        format.print_pretty(value)?
+    } else {
+        format.print(value)?
+    })
+}
+
+/// Runs a subcommand other than `mount`/`umount`, writing its output to `out`.
+pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Init { format } => {
+            let format = Format::from_name(format).unwrap_or(Format::Json);
+            let path = cli.repo_path();
+            Store::init(&path, format, &cli.branch)?;
+            writeln!(
+                out,
+                "initialised an empty {format} store in {}",
+                path.display()
+            )?;
+        }
+        Command::Import { file, path } => {
+            let store = cli.open()?;
+            let mut text = String::new();
+            if file == "-" {
+                std::io::stdin().read_to_string(&mut text)?;
+            } else {
+                text = std::fs::read_to_string(file)
+                    .map_err(|e| CliError::Message(format!("{file}: {e}")))?;
+            }
+            let value = store
+                .format()
+                .parse(&text)
+                .map_err(|e| CliError::Message(format!("{file}: {e}")))?;
+            let path = Path::parse(path);
+            if path.is_root() && !value.is_collection() {
+                return Err(CliError::Message(format!(
+                    "{file}: the root value must be a map or a vector"
+                )));
+            }
+            let total = value.node_count();
+            let mut progress = Progress::new(total);
+            let node = store.write_value_packed(&value, &mut |n| progress.add(n))?;
+            progress.done();
+            let msg = format!("import {path}");
+            store.apply(&[Edit::Put(path, node)], &msg)?;
+        }
+        Command::Export {
+            at,
+            pretty,
+            format,
+            path,
+        } => {
+            let store = cli.open()?;
+            let commit = match at {
+                Some(rev) => store.resolve(rev)?,
+                None => store.head_commit()?,
+            };
+            let node = store.node_at(store.commit_root(commit)?, &Path::parse(path))?;
+            let value = store.read_value(node)?;
+            let format = format
+                .as_deref()
+                .and_then(Format::from_name)
+                .unwrap_or(store.format());
+            writeln!(out, "{}", print_value(&store, format, &value, *pretty)?)?;
+        }
+        Command::Get { at, path } => {
+            let store = cli.open()?;
+            let commit = match at {
+                Some(rev) => store.resolve(rev)?,
+                None => store.head_commit()?,
+            };
+            let node = store.node_at(store.commit_root(commit)?, &Path::parse(path))?;
+            let value = store.read_value(node)?;
+            writeln!(out, "{}", store.format().print(&value)?)?;
+        }
+        Command::Set { path, text } => {
+            let store = cli.open()?;
+            let value = codec::parse_file_text(store.format(), text.as_bytes())?;
+            let path = Path::parse(path);
+            store.apply(&[Edit::Set(path.clone(), value)], &format!("set {path}"))?;
+        }
+        Command::Rm { path } => {
+            let store = cli.open()?;
+            let path = Path::parse(path);
+            if path.is_root() {
+                return Err(CliError::Message("cannot remove the root".into()));
+            }
+            store.apply(&[Edit::Remove(path.clone())], &format!("rm {path}"))?;
+        }
+        Command::Mv { from, to } => {
+            let store = cli.open()?;
+            let (from, to) = (Path::parse(from), Path::parse(to));
+            store.apply(
+                &[Edit::Move(from.clone(), to.clone())],
+                &format!("mv {from} -> {to}"),
+            )?;
+        }
+        Command::Log { path, max_count } => {
+            let store = cli.open()?;
+            for e in store.log(&Path::parse(path), *max_count)? {
+                writeln!(
+                    out,
+                    "{} {} {}",
+                    &e.commit.to_string()[..12],
+                    utc_timestamp(e.time),
+                    e.summary
+                )?;
+            }
+        }
+        Command::Diff { rev, rev2 } => {
+            let store = cli.open()?;
+            let a = store.commit_root(store.resolve(rev)?)?;
+            let b = store.commit_root(match rev2 {
+                Some(r) => store.resolve(r)?,
+                None => store.head_commit()?,
+            })?;
+            let f = store.format();
+            for c in store.diff(a, b)? {
+                match (&c.old, &c.new) {
+                    (Some(o), Some(n)) => {
+                        writeln!(out, "~ {}: {} -> {}", c.path, f.print(o)?, f.print(n)?)?
+                    }
+                    (None, Some(n)) => writeln!(out, "+ {}: {}", c.path, f.print(n)?)?,
+                    (Some(o), None) => writeln!(out, "- {}: {}", c.path, f.print(o)?)?,
+                    (None, None) => {}
+                }
+            }
+        }
+        Command::Revert { rev } => {
+            let store = cli.open()?;
+            let commit = store.resolve(rev)?;
+            let short = &commit.to_string()[..7];
+            store.commit_root_tree(store.commit_root(commit)?, &format!("revert to {short}"))?;
+        }
+        Command::Gc => {
+            let store = cli.open()?;
+            let status = std::process::Command::new("git")
+                .arg("--git-dir")
+                .arg(store.path())
+                .args(["gc", "--quiet"])
+                .status()
+                .map_err(|e| CliError::Message(format!("gc needs git installed: {e}")))?;
+            if !status.success() {
+                return Err(CliError::Message(format!("git gc failed ({status})")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a time in seconds since the epoch.
+pub fn utc_timestamp(secs: i64) -> String {
+    let (y, mo, d, h, mi, s) = crate::value::civil_from_unix(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Import progress on a terminal.
+struct Progress {
+    total: usize,
+    done: usize,
+    tty: bool,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress {
+            total,
+            done: 0,
+            tty: crate::sys::stderr_is_tty(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn add(&mut self, n: usize) {
+        self.done += n;
+        if self.tty && self.last.elapsed().as_millis() >= 200 {
+            self.last = std::time::Instant::now();
+            eprint!("\rwriting objects: {} of {} values", self.done, self.total);
+        }
+    }
+
+    fn done(&self) {
+        if self.tty && self.total > 10_000 {
+            eprintln!("\rwriting objects: done ({} values)          ", self.total);
+        }
+    }
+}

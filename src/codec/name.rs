@@ -1,0 +1,269 @@
+//! Keys <-> entry names: the reversible escaping shared by the git layout and the mount.
+//!
+//! A key's *text* is the string itself for string keys, and the key's canonical EDN text
+//! otherwise (`:name`, `42`, `[1 2]`). The text becomes a name by escaping `%`, `/` and NUL
+//! as `%XX`, and by these whole-name rules, so that every name is a valid file name and keeps
+//! `git fsck --strict` clean:
+//!
+//! | text | name |
+//! |---|---|
+//! | empty | `%` |
+//! | `.` / `..` | `%2E` / `%2E%2E` |
+//! | starting with `.git` (any case), `.valfs`, or exactly `.history` | leading `.` as `%2E` |
+//! | `git~1` (any case) | first letter as `%67` or `%47` |
+//! | longer than 255 bytes after escaping | first 200 bytes, then `%~` and 16 hex digits of a hash |
+//!
+//! Long names cannot be reversed from the name alone: the store keeps their full keys in the
+//! collection's marker. Every other name decodes back to its key, and only the canonical
+//! spelling of a name is accepted, so two names never mean the same key.
+
+use super::{Format, edn};
+use crate::value::Value;
+
+/// The longest entry name, as Linux and git allow.
+pub const NAME_MAX: usize = 255;
+const LONG_PREFIX: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("name {0:?} is not a valid escaped key")]
+    Invalid(String),
+}
+
+/// What a name stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// The key's text.
+    Text(String),
+    /// A shortened name for a key of more than 255 bytes; its key is in the collection's marker.
+    Long,
+}
+
+/// The text a key shows as (before escaping).
+pub fn key_text(format: Format, key: &Value) -> String {
+    match (format, key) {
+        (Format::Json, Value::String(s)) => s.clone(),
+        (Format::Edn, Value::String(s)) if edn::parse(s).is_err() => s.clone(),
+        (Format::Edn, other) => edn::print(other),
+        (Format::Json, other) => edn::print(other),
+    }
+}
+
+/// The key a text stands for: the inverse of [`key_text`].
+pub fn text_key(format: Format, text: &str) -> Value {
+    match format {
+        Format::Json => Value::String(text.to_owned()),
+        Format::Edn => edn::parse(text).unwrap_or_else(|_| Value::String(text.to_owned())),
+    }
+}
+
+/// The entry name of a key.
+pub fn key_name(format: Format, key: &Value) -> String {
+    escape(&key_text(format, key))
+}
+
+fn is_hfs_ignorable(c: char) -> bool {
+    matches!(c, '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}')
+}
+
+fn needs_dot_escape(text: &str) -> bool {
+    if !text.starts_with('.') {
+        return false;
+    }
+    let folded: String = text
+        .chars()
+        .filter(|&c| !is_hfs_ignorable(c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded.starts_with(".git") || folded.starts_with(".valfs") || text == ".history"
+}
+
+/// Escapes a key's text into an entry name of at most 255 bytes.
+pub fn escape(text: &str) -> String {
+    match text {
+        "" => return "%".into(),
+        "." => return "%2E".into(),
+        ".." => return "%2E%2E".into(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(text.len());
+    if needs_dot_escape(text) {
+        out.push_str("%2E");
+        push_escaped(&mut out, &text[1..]);
+    } else if text.eq_ignore_ascii_case("git~1") {
+        out.push_str(&format!("%{:02X}", text.as_bytes()[0]));
+        push_escaped(&mut out, &text[1..]);
+    } else {
+        push_escaped(&mut out, text);
+    }
+    if out.len() > NAME_MAX {
+        return long_name(&out, text);
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '\0' => out.push_str("%00"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn long_name(escaped: &str, text: &str) -> String {
+    let mut cut = LONG_PREFIX;
+    while !escaped.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    // Do not split a %XX escape.
+    if let Some(p) = escaped[..cut].rfind('%')
+        && p + 3 > cut
+    {
+        cut = p;
+    }
+    format!("{}%~{:016x}", &escaped[..cut], fnv1a(text.as_bytes()))
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Whether a name is the shortened form of a long key.
+pub fn is_long_name(name: &str) -> bool {
+    name.len() >= 18
+        && name.len() <= NAME_MAX
+        && name.is_char_boundary(name.len() - 18)
+        && name[name.len() - 18..].starts_with("%~")
+        && name[name.len() - 16..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Decodes an entry name. Only the canonical spelling is accepted.
+pub fn unescape(name: &str) -> Result<Decoded, NameError> {
+    let invalid = || NameError::Invalid(name.to_owned());
+    if name == "%" {
+        return Ok(Decoded::Text(String::new()));
+    }
+    if is_long_name(name) {
+        return Ok(Decoded::Long);
+    }
+    if name.is_empty() || name.len() > NAME_MAX || name.contains('/') || name.contains('\0') {
+        return Err(invalid());
+    }
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = name.get(i + 1..i + 3).ok_or_else(invalid)?;
+            let b = u8::from_str_radix(hex, 16).map_err(|_| invalid())?;
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let text = String::from_utf8(out).map_err(|_| invalid())?;
+    if escape(&text) != name {
+        return Err(invalid());
+    }
+    Ok(Decoded::Text(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(text: &str) {
+        let name = escape(text);
+        assert!(name.len() <= NAME_MAX, "{name}");
+        assert!(
+            !name.is_empty()
+                && name != "."
+                && name != ".."
+                && !name.contains('/')
+                && !name.contains('\0')
+        );
+        if text.len() <= LONG_PREFIX {
+            assert_eq!(
+                unescape(&name),
+                Ok(Decoded::Text(text.to_owned())),
+                "{text:?} -> {name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn escaping_table() {
+        let table = [
+            ("name", "name"),
+            ("", "%"),
+            (".", "%2E"),
+            ("..", "%2E%2E"),
+            ("...", "..."),
+            ("a/b", "a%2Fb"),
+            ("50%", "50%25"),
+            ("nul\0", "nul%00"),
+            (".git", "%2Egit"),
+            (".GIT", "%2EGIT"),
+            (".gitmodules", "%2Egitmodules"),
+            (".valfs", "%2Evalfs"),
+            (".history", "%2Ehistory"),
+            (".hidden", ".hidden"),
+            ("GIT~1", "%47IT~1"),
+            ("git~1", "%67it~1"),
+            (":kw", ":kw"),
+            ("é", "é"),
+        ];
+        for (text, name) in table {
+            assert_eq!(escape(text), name, "{text:?}");
+            round(text);
+        }
+    }
+
+    #[test]
+    fn hfs_ignorable_dotgit_is_escaped() {
+        assert!(escape(".g\u{200c}it").starts_with("%2E"));
+    }
+
+    #[test]
+    fn long_keys_get_short_stable_names() {
+        let key = "k".repeat(300);
+        let name = escape(&key);
+        assert!(name.len() <= NAME_MAX);
+        assert!(is_long_name(&name));
+        assert_eq!(unescape(&name), Ok(Decoded::Long));
+        assert_eq!(escape(&key), name);
+        assert_ne!(escape(&"k".repeat(301)), name);
+        let slashes = "/".repeat(100);
+        let name = escape(&slashes);
+        assert!(name.len() <= NAME_MAX && is_long_name(&name));
+        assert!(
+            name.trim_end_matches(|c: char| c.is_ascii_hexdigit())
+                .ends_with("%2F%~")
+        );
+    }
+
+    #[test]
+    fn non_canonical_names_are_refused() {
+        for bad in ["%41", "%2e", "%zz", "a%", "%2", ".git", "%2F%", ""] {
+            assert!(unescape(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn json_keys_are_their_own_text() {
+        assert_eq!(key_name(Format::Json, &Value::string("0")), "0");
+        assert_eq!(text_key(Format::Json, ":a"), Value::string(":a"));
+    }
+}

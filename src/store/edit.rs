@@ -1,0 +1,280 @@
+//! Edits: each rewrites only the changed entries and their ancestor trees.
+
+use super::layout::{Node, parse_index};
+use super::{Result, Store, StoreError};
+use crate::codec::name;
+use crate::value::{CollKind, Path, Value};
+use git2::Oid;
+use git2::build::TreeUpdateBuilder;
+
+/// A change to the value, addressed by names as they appear in the mount.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Edit {
+    /// Sets a key or element (creating it; in a sequence, the index one past the end
+    /// appends), or replaces the whole value at the root.
+    Set(Path, Value),
+    /// Sets a key to an already stored node.
+    Put(Path, Node),
+    /// Removes a key or element; a sequence closes the gap.
+    Remove(Path),
+    /// Moves a key or subtree, replacing what is at the target.
+    Move(Path, Path),
+}
+
+impl Edit {
+    /// A short description for commit messages: `set users/0/name`.
+    pub fn describe(&self) -> String {
+        match self {
+            Edit::Set(p, _) | Edit::Put(p, _) => format!("set {p}"),
+            Edit::Remove(p) => format!("rm {p}"),
+            Edit::Move(a, b) => format!("mv {a} -> {b}"),
+        }
+    }
+}
+
+/// The parent of an edited entry, resolved.
+struct Parent {
+    /// Git path of the parent collection ("" for the root).
+    git_path: String,
+    tree: Oid,
+    kind: CollKind,
+}
+
+impl Parent {
+    fn child_path(&self, git_name: &str) -> String {
+        if self.git_path.is_empty() {
+            git_name.to_owned()
+        } else {
+            format!("{}/{git_name}", self.git_path)
+        }
+    }
+}
+
+impl Store {
+    /// Applies edits in order to a root tree and returns the new root tree.
+    pub fn apply_to_tree(&self, mut root: Oid, edits: &[Edit]) -> Result<Oid> {
+        for edit in edits {
+            root = self.apply_one(root, edit)?;
+        }
+        Ok(root)
+    }
+
+    fn apply_one(&self, root: Oid, edit: &Edit) -> Result<Oid> {
+        match edit {
+            Edit::Set(path, value) => {
+                if path.is_root() && !value.is_collection() {
+                    return Err(StoreError::Invalid(
+                        "the root value must be a collection".into(),
+                    ));
+                }
+                let node = self.write_value(value)?;
+                self.put(root, path, node)
+            }
+            Edit::Put(path, node) => self.put(root, path, *node),
+            Edit::Remove(path) => {
+                let (parent, name) = self.parent_of(root, path)?;
+                let mut b = TreeUpdateBuilder::new();
+                self.remove_entry(&mut b, &parent, name, path)?;
+                Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+            }
+            Edit::Move(from, to) => self.move_entry(root, from, to),
+        }
+    }
+
+    /// Resolves the parent collection of `path` under `root`.
+    fn parent_of<'p>(&self, root: Oid, path: &'p Path) -> Result<(Parent, &'p str)> {
+        let (parent_path, name) = path
+            .parent()
+            .ok_or_else(|| StoreError::Invalid("the root has no name".into()))?;
+        let mut tree = root;
+        let mut git = Vec::new();
+        for (i, seg) in parent_path.names().iter().enumerate() {
+            let here = || Path(path.names()[..=i].to_vec()).to_string();
+            let kind = self.dir_kind(tree)?;
+            let child = self
+                .lookup(tree, kind, seg)?
+                .ok_or_else(|| StoreError::NotFound(here()))?;
+            let Node::Dir(t) = child.node else {
+                return Err(StoreError::NotADirectory(here()));
+            };
+            git.push(child.name);
+            tree = t;
+        }
+        let kind = self.dir_kind(tree)?;
+        Ok((
+            Parent {
+                git_path: git.join("/"),
+                tree,
+                kind,
+            },
+            name,
+        ))
+    }
+
+    fn put(&self, root: Oid, path: &Path, node: Node) -> Result<Oid> {
+        if path.is_root() {
+            return match node {
+                Node::Dir(t) => Ok(t),
+                Node::Leaf(_) => Err(StoreError::Invalid(
+                    "the root value must be a collection".into(),
+                )),
+            };
+        }
+        let (parent, name) = self.parent_of(root, path)?;
+        let mut b = TreeUpdateBuilder::new();
+        self.put_entry(&mut b, &parent, name, node, path)?;
+        Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+    }
+
+    fn seq_len(&self, tree: Oid) -> Result<usize> {
+        Ok(self.read_dir(tree)?.entries.len())
+    }
+
+    fn put_entry(
+        &self,
+        b: &mut TreeUpdateBuilder,
+        parent: &Parent,
+        name: &str,
+        node: Node,
+        path: &Path,
+    ) -> Result<()> {
+        match parent.kind {
+            CollKind::Vector | CollKind::List => {
+                let idx = parse_index(name)
+                    .ok_or_else(|| StoreError::InvalidName(format!("{path}: not an index")))?;
+                if idx > self.seq_len(parent.tree)? {
+                    return Err(StoreError::InvalidName(format!(
+                        "{path}: index past the end"
+                    )));
+                }
+                b.upsert(
+                    parent.child_path(&idx.to_string()),
+                    node.oid(),
+                    node.filemode(),
+                );
+            }
+            CollKind::Map => {
+                let git_name = self.git_name(parent.kind, name)?;
+                if name::is_long_name(&git_name)
+                    && self.lookup(parent.tree, parent.kind, name)?.is_none()
+                {
+                    return Err(StoreError::InvalidName(format!(
+                        "{path}: a shortened long name cannot be created"
+                    )));
+                }
+                b.upsert(parent.child_path(&git_name), node.oid(), node.filemode());
+            }
+            CollKind::Set => {
+                let member = self.read_value(node)?;
+                let member_name = name::key_name(self.format, &member);
+                if member_name != name && self.lookup(parent.tree, parent.kind, name)?.is_some() {
+                    b.remove(parent.child_path(name));
+                }
+                b.upsert(parent.child_path(&member_name), node.oid(), node.filemode());
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_entry(
+        &self,
+        b: &mut TreeUpdateBuilder,
+        parent: &Parent,
+        name: &str,
+        path: &Path,
+    ) -> Result<()> {
+        let child = self
+            .lookup(parent.tree, parent.kind, name)?
+            .ok_or_else(|| StoreError::NotFound(path.to_string()))?;
+        if parent.kind.is_sequence() {
+            let entries = self.read_dir(parent.tree)?.entries;
+            let idx = parse_index(&child.name).unwrap_or(0);
+            for (i, e) in entries.iter().enumerate().skip(idx + 1) {
+                b.upsert(
+                    parent.child_path(&(i - 1).to_string()),
+                    e.node.oid(),
+                    e.node.filemode(),
+                );
+            }
+            b.remove(parent.child_path(&(entries.len() - 1).to_string()));
+        } else {
+            b.remove(parent.child_path(&child.name));
+        }
+        Ok(())
+    }
+
+    fn move_entry(&self, root: Oid, from: &Path, to: &Path) -> Result<Oid> {
+        let node = self.node_at(root, from)?;
+        if from.is_root() || to.is_root() {
+            return Err(StoreError::Invalid("cannot move the root".into()));
+        }
+        let (fp, fname) = self.parent_of(root, from)?;
+        let (tp, tname) = self.parent_of(root, to)?;
+        if fp.git_path == tp.git_path
+            && self.git_name(fp.kind, fname)? == self.git_name(tp.kind, tname)?
+        {
+            return Ok(root);
+        }
+        if to.names().starts_with(from.names()) {
+            return Err(StoreError::Invalid(format!(
+                "cannot move {from} into itself"
+            )));
+        }
+        if from.names().starts_with(to.names()) {
+            // The target is an ancestor of the source: replacing it drops the source too.
+            return self.put(root, to, node);
+        }
+        if fp.git_path == tp.git_path && fp.kind.is_sequence() {
+            return self.move_in_sequence(root, &fp, fname, tname, to);
+        }
+        if fp.kind.is_sequence() {
+            let after = self.put(root, to, node)?;
+            return self.apply_one(after, &Edit::Remove(from.clone()));
+        }
+        let mut b = TreeUpdateBuilder::new();
+        self.put_entry(&mut b, &tp, tname, node, to)?;
+        self.remove_entry(&mut b, &fp, fname, from)?;
+        Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+    }
+
+    /// `mv v/i v/j` within one sequence: element i replaces element j, then the gap at i closes.
+    fn move_in_sequence(
+        &self,
+        root: Oid,
+        parent: &Parent,
+        from: &str,
+        to: &str,
+        to_path: &Path,
+    ) -> Result<Oid> {
+        let old: Vec<Node> = self
+            .read_dir(parent.tree)?
+            .entries
+            .into_iter()
+            .map(|c| c.node)
+            .collect();
+        let (Some(i), Some(j)) = (parse_index(from), parse_index(to)) else {
+            return Err(StoreError::InvalidName(format!("{to_path}: not an index")));
+        };
+        let mut new = old.clone();
+        match j.cmp(&new.len()) {
+            std::cmp::Ordering::Less => new[j] = old[i],
+            std::cmp::Ordering::Equal => new.push(old[i]),
+            std::cmp::Ordering::Greater => {
+                return Err(StoreError::InvalidName(format!(
+                    "{to_path}: index past the end"
+                )));
+            }
+        }
+        new.remove(i);
+        let mut b = TreeUpdateBuilder::new();
+        for (k, n) in new.iter().enumerate() {
+            if old.get(k) != Some(n) {
+                b.upsert(parent.child_path(&k.to_string()), n.oid(), n.filemode());
+            }
+        }
+        for k in new.len()..old.len() {
+            b.remove(parent.child_path(&k.to_string()));
+        }
+        Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+    }
+}

@@ -1,0 +1,383 @@
+//! The value <-> git layout: markers, reading collections lazily, writing values.
+
+use super::{Result, Store, StoreError};
+use crate::codec::name::{self, Decoded};
+use crate::codec::{self, MAX_DEPTH};
+use crate::value::{CollKind, Path, Value};
+use git2::{ObjectType, Oid};
+use std::collections::HashMap;
+
+/// The name of the entry that records a tree's kind.
+pub const MARKER: &str = ".valfs";
+const MODE_TREE: &str = "40000";
+const MODE_BLOB: &str = "100644";
+
+/// A stored value, not yet read: a collection's tree or a scalar's blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    Dir(Oid),
+    Leaf(Oid),
+}
+
+impl Node {
+    pub fn oid(self) -> Oid {
+        match self {
+            Node::Dir(o) | Node::Leaf(o) => o,
+        }
+    }
+
+    pub fn is_dir(self) -> bool {
+        matches!(self, Node::Dir(_))
+    }
+
+    pub(crate) fn filemode(self) -> git2::FileMode {
+        match self {
+            Node::Dir(_) => git2::FileMode::Tree,
+            Node::Leaf(_) => git2::FileMode::Blob,
+        }
+    }
+}
+
+/// One entry of a collection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Child {
+    /// The entry's name in git: the escaped key, or the index without padding.
+    pub name: String,
+    pub node: Node,
+}
+
+/// A collection read from its tree: its kind and its entries in order (sequences by index,
+/// maps and sets by name).
+#[derive(Clone, Debug)]
+pub struct Dir {
+    pub kind: CollKind,
+    pub entries: Vec<Child>,
+    /// Full keys of shortened names.
+    pub long_keys: HashMap<String, String>,
+}
+
+pub(crate) fn marker_text(kind: CollKind, long_keys: &[(String, String)]) -> String {
+    let mut text = format!("{}\n", kind.name());
+    for (short, key) in long_keys {
+        text.push_str(short);
+        text.push('\t');
+        codec::json::write_string(&mut text, key);
+        text.push('\n');
+    }
+    text
+}
+
+fn parse_marker(bytes: &[u8]) -> Result<(CollKind, HashMap<String, String>)> {
+    let bad = || StoreError::Corrupt("unreadable .valfs marker".into());
+    let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
+    let mut lines = text.lines();
+    let kind = lines.next().and_then(CollKind::from_name).ok_or_else(bad)?;
+    let mut long = HashMap::new();
+    for line in lines {
+        let (short, key) = line.split_once('\t').ok_or_else(bad)?;
+        let Ok(Value::String(key)) = codec::json::parse(key) else {
+            return Err(bad());
+        };
+        long.insert(short.to_owned(), key);
+    }
+    Ok((kind, long))
+}
+
+/// Parses a sequence entry name: decimal digits, any padding.
+pub fn parse_index(name: &str) -> Option<usize> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok()
+}
+
+impl Store {
+    /// Writes a blob.
+    pub(crate) fn write_blob(&self, data: &[u8]) -> Result<Oid> {
+        Ok(self.repo.odb()?.write(ObjectType::Blob, data)?)
+    }
+
+    /// Reads a blob's bytes.
+    pub fn read_blob(&self, oid: Oid) -> Result<Vec<u8>> {
+        Ok(self.repo.find_blob(oid)?.content().to_vec())
+    }
+
+    /// Reads a collection's kind and entries.
+    pub fn read_dir(&self, tree: Oid) -> Result<Dir> {
+        let tree = self.repo.find_tree(tree)?;
+        let mut kind = CollKind::Map;
+        let mut long_keys = HashMap::new();
+        let mut entries = Vec::with_capacity(tree.len());
+        for e in tree.iter() {
+            let Ok(name) = std::str::from_utf8(e.name_bytes()) else {
+                log::warn!(
+                    "tree {}: skipping entry with a name that is not UTF-8",
+                    tree.id()
+                );
+                continue;
+            };
+            if name == MARKER {
+                (kind, long_keys) = parse_marker(&self.read_blob(e.id())?)?;
+                continue;
+            }
+            let node = match e.kind() {
+                Some(ObjectType::Tree) => Node::Dir(e.id()),
+                Some(ObjectType::Blob) if e.filemode() & 0o170000 == 0o100000 => Node::Leaf(e.id()),
+                _ => {
+                    log::warn!(
+                        "tree {}: skipping {name:?}, neither a file nor a tree",
+                        tree.id()
+                    );
+                    continue;
+                }
+            };
+            entries.push(Child {
+                name: name.to_owned(),
+                node,
+            });
+        }
+        if kind.is_sequence() {
+            entries.retain(|c| parse_index(&c.name).is_some());
+            entries.sort_by_key(|c| parse_index(&c.name));
+            for (i, c) in entries.iter_mut().enumerate() {
+                c.name = i.to_string();
+            }
+        }
+        Ok(Dir {
+            kind,
+            entries,
+            long_keys,
+        })
+    }
+
+    /// The kind of a collection.
+    pub fn dir_kind(&self, tree: Oid) -> Result<CollKind> {
+        let tree = self.repo.find_tree(tree)?;
+        match tree.get_name(MARKER) {
+            Some(e) => Ok(parse_marker(&self.read_blob(e.id())?)?.0),
+            None => Ok(CollKind::Map),
+        }
+    }
+
+    /// The entry of a collection that a name (as in the mount) stands for.
+    pub fn lookup(&self, tree: Oid, kind: CollKind, name: &str) -> Result<Option<Child>> {
+        let git_name = self.git_name(kind, name)?;
+        let t = self.repo.find_tree(tree)?;
+        let Some(e) = t.get_name(&git_name) else {
+            if kind.is_sequence() {
+                // Sequences written by other tools may pad their indices.
+                return Ok(self
+                    .read_dir(tree)?
+                    .entries
+                    .into_iter()
+                    .find(|c| c.name == git_name));
+            }
+            return Ok(None);
+        };
+        let node = match e.kind() {
+            Some(ObjectType::Tree) => Node::Dir(e.id()),
+            Some(ObjectType::Blob) => Node::Leaf(e.id()),
+            _ => return Ok(None),
+        };
+        Ok(Some(Child {
+            name: git_name,
+            node,
+        }))
+    }
+
+    /// The git entry name for a name as typed in the mount: indices lose their padding;
+    /// other names must be canonical escaped keys.
+    pub fn git_name(&self, kind: CollKind, name: &str) -> Result<String> {
+        if kind.is_sequence() {
+            return parse_index(name)
+                .map(|i| i.to_string())
+                .ok_or_else(|| StoreError::InvalidName(format!("{name:?} is not an index")));
+        }
+        if name == MARKER {
+            return Err(StoreError::InvalidName(name.into()));
+        }
+        name::unescape(name).map_err(|e| StoreError::InvalidName(e.to_string()))?;
+        Ok(name.to_owned())
+    }
+
+    /// The node at a path under a root tree.
+    pub fn node_at(&self, root: Oid, path: &Path) -> Result<Node> {
+        let mut node = Node::Dir(root);
+        for (i, seg) in path.names().iter().enumerate() {
+            let here = || Path(path.names()[..=i].to_vec()).to_string();
+            let Node::Dir(tree) = node else {
+                return Err(StoreError::NotADirectory(
+                    Path(path.names()[..i].to_vec()).to_string(),
+                ));
+            };
+            let kind = self.dir_kind(tree)?;
+            node = self
+                .lookup(tree, kind, seg)
+                .map_err(|_| StoreError::NotFound(here()))?
+                .ok_or_else(|| StoreError::NotFound(here()))?
+                .node;
+        }
+        Ok(node)
+    }
+
+    /// Reads a whole value.
+    pub fn read_value(&self, node: Node) -> Result<Value> {
+        self.read_value_at(node, 0)
+    }
+
+    fn read_value_at(&self, node: Node, depth: usize) -> Result<Value> {
+        if depth > MAX_DEPTH {
+            return Err(StoreError::Codec(codec::CodecError::TooDeep));
+        }
+        let tree = match node {
+            Node::Leaf(blob) => return self.read_scalar(blob),
+            Node::Dir(tree) => tree,
+        };
+        let dir = self.read_dir(tree)?;
+        let mut items = Vec::with_capacity(dir.entries.len());
+        for c in &dir.entries {
+            items.push(self.read_value_at(c.node, depth + 1)?);
+        }
+        Ok(match dir.kind {
+            CollKind::Vector => Value::Vector(items),
+            CollKind::List => Value::List(items),
+            CollKind::Set => Value::Set(items.into_iter().collect()),
+            CollKind::Map => {
+                let mut map = std::collections::BTreeMap::new();
+                for (c, v) in dir.entries.iter().zip(items) {
+                    map.insert(self.entry_key(&dir, &c.name)?, v);
+                }
+                Value::Map(map)
+            }
+        })
+    }
+
+    /// The key of a map entry.
+    pub fn entry_key(&self, dir: &Dir, git_name: &str) -> Result<Value> {
+        let text = match name::unescape(git_name) {
+            Ok(Decoded::Text(t)) => t,
+            Ok(Decoded::Long) => dir.long_keys.get(git_name).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!("no full key for long name {git_name:?}"))
+            })?,
+            Err(_) => {
+                return Err(StoreError::Corrupt(format!(
+                    "entry name {git_name:?} is not an escaped key"
+                )));
+            }
+        };
+        Ok(name::text_key(self.format, &text))
+    }
+
+    /// Reads a scalar blob.
+    pub fn read_scalar(&self, blob: Oid) -> Result<Value> {
+        let bytes = self.read_blob(blob)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| StoreError::Corrupt(format!("blob {blob} is not UTF-8")))?;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        self.format
+            .parse(text)
+            .map_err(|e| StoreError::Corrupt(format!("blob {blob}: {e}")))
+    }
+
+    /// Writes a value's objects (all of them, or those not yet stored) and returns its node.
+    pub fn write_value(&self, value: &Value) -> Result<Node> {
+        let odb = self.repo.odb()?;
+        write_with(&odb, self.format, value, 0, &mut |_| {})
+    }
+}
+
+/// Writes a value through an object database; `progress` is told of every object written.
+pub(crate) fn write_with(
+    odb: &git2::Odb<'_>,
+    format: codec::Format,
+    value: &Value,
+    depth: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Node> {
+    if depth > MAX_DEPTH {
+        return Err(StoreError::Codec(codec::CodecError::TooDeep));
+    }
+    let mut entries: Vec<(String, Node)> = Vec::new();
+    let mut long_keys = Vec::new();
+    let kind = match value {
+        Value::Vector(items) | Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                entries.push((
+                    i.to_string(),
+                    write_with(odb, format, item, depth + 1, progress)?,
+                ));
+            }
+            if matches!(value, Value::List(_)) {
+                CollKind::List
+            } else {
+                CollKind::Vector
+            }
+        }
+        Value::Set(items) => {
+            for item in items {
+                entries.push((
+                    name::key_name(format, item),
+                    write_with(odb, format, item, depth + 1, progress)?,
+                ));
+            }
+            CollKind::Set
+        }
+        Value::Map(map) => {
+            for (k, v) in map {
+                let text = name::key_text(format, k);
+                let n = name::escape(&text);
+                if name::is_long_name(&n) {
+                    long_keys.push((n.clone(), text));
+                }
+                entries.push((n, write_with(odb, format, v, depth + 1, progress)?));
+            }
+            CollKind::Map
+        }
+        scalar => {
+            let text = codec::scalar_file_text(format, scalar)?;
+            progress(1);
+            return Ok(Node::Leaf(odb.write(ObjectType::Blob, &text)?));
+        }
+    };
+    long_keys.sort();
+    let marker = odb.write(ObjectType::Blob, marker_text(kind, &long_keys).as_bytes())?;
+    entries.push((MARKER.to_owned(), Node::Leaf(marker)));
+    check_unique(&mut entries)?;
+    progress(1);
+    Ok(Node::Dir(
+        odb.write(ObjectType::Tree, &tree_bytes(&mut entries))?,
+    ))
+}
+
+fn check_unique(entries: &mut [(String, Node)]) -> Result<()> {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(StoreError::Invalid(format!(
+            "two keys share the name {:?}",
+            w[0].0
+        )));
+    }
+    Ok(())
+}
+
+/// The raw bytes of a git tree, entries in git's order (trees sort as if their name ended in `/`).
+pub(crate) fn tree_bytes(entries: &mut [(String, Node)]) -> Vec<u8> {
+    entries.sort_by_cached_key(|(name, node)| git_order(name, *node));
+    let mut out = Vec::with_capacity(entries.len() * 40);
+    for (name, node) in entries.iter() {
+        out.extend_from_slice(if node.is_dir() { MODE_TREE } else { MODE_BLOB }.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(node.oid().as_bytes());
+    }
+    out
+}
+
+fn git_order(name: &str, node: Node) -> Vec<u8> {
+    let mut key = name.as_bytes().to_vec();
+    if node.is_dir() {
+        key.push(b'/');
+    }
+    key
+}

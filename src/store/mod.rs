@@ -1,0 +1,305 @@
+//! The git store: a value as trees and blobs on a branch, edits as commits.
+//!
+//! Layout (docs/FORMAT.md): a collection is a tree holding a `.valfs` marker blob (its kind,
+//! plus the full keys of any shortened long names) and one entry per key or element; a scalar
+//! is a blob holding its canonical text and a newline. Edits rewrite only the changed entries
+//! and their ancestor trees. The branch moves only by compare-and-swap; when another writer
+//! moved it, the edit is merged onto the new head (see [`merge`]).
+
+mod edit;
+mod history;
+mod import;
+mod layout;
+pub mod merge;
+
+pub use edit::Edit;
+pub use history::{Change, LogEntry};
+pub use layout::{Child, Node};
+
+use crate::codec::{CodecError, Format};
+use git2::{ErrorCode, Oid, Repository, Signature};
+use std::path::{Path as FsPath, PathBuf};
+
+/// The branch used when none is named.
+pub const DEFAULT_BRANCH: &str = "main";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}: no such key")]
+    NotFound(String),
+    #[error("{0}: not a collection")]
+    NotADirectory(String),
+    #[error("{0}: is a collection")]
+    IsADirectory(String),
+    #[error("{0}: already exists")]
+    Exists(String),
+    #[error("{0}: collection not empty")]
+    NotEmpty(String),
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    #[error("invalid operation: {0}")]
+    Invalid(String),
+    #[error("{0}: no valfs repository there (run `valfs init`)")]
+    NoRepository(String),
+    #[error("unknown revision {0:?}")]
+    UnknownRevision(String),
+    #[error("branch {0:?} has no commits")]
+    NoHead(String),
+    #[error("the branch kept moving: gave up after {0} attempts")]
+    Contended(usize),
+    #[error("repository is damaged: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An open store: one repository, one branch.
+pub struct Store {
+    repo: Repository,
+    path: PathBuf,
+    branch: String,
+    format: Format,
+    identity: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("branch", &self.branch)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Creates a bare repository holding an empty value of the given format on `branch`.
+    /// Initialising an existing store is an error that changes nothing.
+    pub fn init(path: &FsPath, format: Format, branch: &str) -> Result<Store> {
+        if Repository::open_bare(path).is_ok() {
+            return Err(StoreError::Exists(path.display().to_string()));
+        }
+        let repo = Repository::init_opts(
+            path,
+            git2::RepositoryInitOptions::new()
+                .bare(true)
+                .initial_head(branch)
+                .mkpath(true),
+        )?;
+        {
+            let mut config = repo.config()?;
+            config.set_str("valfs.format", format.name())?;
+            // Bare repositories keep no reflog by default; `main@{2}` and recovery need one.
+            config.set_bool("core.logAllRefUpdates", true)?;
+        }
+        let store = Store::from_repo(repo, path, branch)?;
+        let root = store.write_value(&crate::value::Value::Map(Default::default()))?;
+        store.commit_tree(root.oid(), None, "init")?;
+        Ok(store)
+    }
+
+    /// Opens an existing store.
+    pub fn open(path: &FsPath, branch: &str) -> Result<Store> {
+        let repo = Repository::open_bare(path)
+            .or_else(|_| Repository::open(path))
+            .map_err(|_| StoreError::NoRepository(path.display().to_string()))?;
+        Store::from_repo(repo, path, branch)
+    }
+
+    /// Opens the store, creating it (as JSON) when nothing is there yet.
+    pub fn open_or_init(path: &FsPath, branch: &str) -> Result<Store> {
+        if path.join("HEAD").exists() || path.join(".git").exists() {
+            Store::open(path, branch)
+        } else {
+            Store::init(path, Format::Json, branch)
+        }
+    }
+
+    fn from_repo(repo: Repository, path: &FsPath, branch: &str) -> Result<Store> {
+        if git2::Branch::name_is_valid(branch).ok() != Some(true) {
+            return Err(StoreError::InvalidName(format!("branch {branch:?}")));
+        }
+        let format = match repo.config()?.get_string("valfs.format") {
+            Ok(name) => Format::from_name(&name)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown valfs.format {name:?}")))?,
+            Err(_) => Format::Json,
+        };
+        Ok(Store {
+            repo,
+            path: path.to_path_buf(),
+            branch: branch.to_owned(),
+            format,
+            identity: None,
+        })
+    }
+
+    /// Uses this author and committer instead of the git configuration.
+    pub fn set_identity(&mut self, name: &str, email: &str) {
+        self.identity = Some((name.to_owned(), email.to_owned()));
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    pub fn path(&self) -> &FsPath {
+        &self.path
+    }
+
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    fn refname(&self) -> String {
+        format!("refs/heads/{}", self.branch)
+    }
+
+    /// The commit the branch points at, if it has one.
+    pub fn head(&self) -> Result<Option<Oid>> {
+        match self.repo.refname_to_id(&self.refname()) {
+            Ok(oid) => Ok(Some(oid)),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The branch head, which must exist.
+    pub fn head_commit(&self) -> Result<Oid> {
+        self.head()?
+            .ok_or_else(|| StoreError::NoHead(self.branch.clone()))
+    }
+
+    /// The root tree of a commit.
+    pub fn commit_root(&self, commit: Oid) -> Result<Oid> {
+        Ok(self.repo.find_commit(commit)?.tree_id())
+    }
+
+    fn signature(&self) -> Result<Signature<'static>> {
+        if let Some((name, email)) = &self.identity {
+            return Ok(Signature::now(name, email)?);
+        }
+        match self.repo.signature() {
+            Ok(sig) => Ok(sig),
+            Err(_) => Ok(Signature::now("valfs", "valfs@localhost")?),
+        }
+    }
+
+    /// Commits `tree` on top of `parent` and moves the branch from `parent` to it by
+    /// compare-and-swap. Returns `Ok(None)` if the branch was no longer at `parent`.
+    fn commit_tree(&self, tree: Oid, parent: Option<Oid>, message: &str) -> Result<Option<Oid>> {
+        let sig = self.signature()?;
+        let tree_obj = self.repo.find_tree(tree)?;
+        let parent_obj = parent.map(|p| self.repo.find_commit(p)).transpose()?;
+        let parents: Vec<&git2::Commit<'_>> = parent_obj.iter().collect();
+        let commit = self
+            .repo
+            .commit(None, &sig, &sig, message, &tree_obj, &parents)?;
+        let log = format!("valfs: {}", message.lines().next().unwrap_or(""));
+        let moved = match parent {
+            Some(p) => self
+                .repo
+                .reference_matching(&self.refname(), commit, true, p, &log),
+            None => self.repo.reference(&self.refname(), commit, false, &log),
+        };
+        match moved {
+            Ok(_) => Ok(Some(commit)),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies edits to the branch head as one commit. Returns the new commit, or `None` if
+    /// the edits changed nothing. If another writer moves the branch meanwhile, the change is
+    /// merged onto its head (see [`merge::merge_trees`]) and the swap retried.
+    pub fn apply(&self, edits: &[Edit], message: &str) -> Result<Option<Oid>> {
+        let head = self.head_commit()?;
+        let base = self.commit_root(head)?;
+        let ours = self.apply_to_tree(base, edits)?;
+        self.commit_onto(head, base, ours, message)
+    }
+
+    /// Commits the root tree `ours`, computed from `base` (the root of commit `head`), onto the
+    /// branch; merges with whatever the branch holds when it moved on since `head`.
+    pub fn commit_onto(
+        &self,
+        head: Oid,
+        base: Oid,
+        ours: Oid,
+        message: &str,
+    ) -> Result<Option<Oid>> {
+        const ATTEMPTS: usize = 100;
+        let mut parent = head;
+        let mut tree = ours;
+        for attempt in 0..ATTEMPTS {
+            if tree == self.commit_root(parent)? {
+                return Ok(None);
+            }
+            if let Some(commit) = self.commit_tree(tree, Some(parent), message)? {
+                log::info!(
+                    "commit {} {}",
+                    &commit.to_string()[..7],
+                    message.lines().next().unwrap_or("")
+                );
+                return Ok(Some(commit));
+            }
+            // The branch moved underneath: merge our change onto its new head.
+            parent = self.head_commit()?;
+            let theirs = self.commit_root(parent)?;
+            tree = merge::merge_trees(self, base, ours, theirs)?;
+            std::thread::sleep(std::time::Duration::from_micros(
+                200 * (attempt as u64 % 10 + 1),
+            ));
+        }
+        Err(StoreError::Contended(ATTEMPTS))
+    }
+
+    /// Replaces the whole value with the tree of `tree` as a new commit (used by revert).
+    pub fn commit_root_tree(&self, tree: Oid, message: &str) -> Result<Option<Oid>> {
+        loop {
+            let head = self.head_commit()?;
+            if self.commit_root(head)? == tree {
+                return Ok(None);
+            }
+            if let Some(c) = self.commit_tree(tree, Some(head), message)? {
+                log::info!("commit {} {}", &c.to_string()[..7], message);
+                return Ok(Some(c));
+            }
+        }
+    }
+
+    /// Flushes the repository's files to disk (objects, refs, reflog).
+    pub fn sync(&self) -> Result<()> {
+        crate::sys::syncfs(&self.path)?;
+        Ok(())
+    }
+}
+
+/// Where the embedded default store and named stores live: `$XDG_DATA_HOME/valfs/`.
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("valfs");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+    PathBuf::from(home).join(".local/share/valfs")
+}
+
+/// The path of the embedded default store, or of the store called `name`.
+pub fn named_store(name: &str) -> PathBuf {
+    data_dir().join(format!("{name}.git"))
+}
