@@ -75,6 +75,39 @@ pub enum Command {
     Revert { rev: String },
     /// Pack the repository and drop unreachable objects (runs `git gc`).
     Gc,
+    /// Mount the value at MOUNTPOINT (in the foreground; --daemon detaches once it is usable).
+    Mount {
+        mountpoint: PathBuf,
+        /// Return once the mount is usable, leaving the daemon running.
+        #[arg(long)]
+        daemon: bool,
+        /// Also treat names matching GLOB as scratch files (repeatable).
+        #[arg(long = "scratch", value_name = "GLOB")]
+        scratch: Vec<String>,
+        /// Batch commit points that come within MS of quiet into one commit.
+        #[arg(long, value_name = "MS")]
+        coalesce: Option<u64>,
+        /// Refuse every change.
+        #[arg(long)]
+        read_only: bool,
+        /// Owner of every entry (default: the mounting user).
+        #[arg(long)]
+        uid: Option<u32>,
+        #[arg(long)]
+        gid: Option<u32>,
+        /// Permission bits to clear, in octal (default: the process umask).
+        #[arg(long, value_parser = parse_octal)]
+        umask: Option<u16>,
+        /// Let other users in (their access is checked against the modes shown).
+        #[arg(long)]
+        allow_other: bool,
+    },
+    /// Unmount: pending changes are committed first. Also clears a stale mount.
+    Umount { mountpoint: PathBuf },
+}
+
+fn parse_octal(s: &str) -> Result<u16, String> {
+    u16::from_str_radix(s, 8).map_err(|e| format!("{s}: not an octal mode ({e})"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +136,42 @@ impl Cli {
             Some(path) => Store::open(path, &self.branch),
             None => Store::open_or_init(&self.repo_path(), &self.branch),
         }
+    }
+}
+
+impl Cli {
+    /// The mount settings, for `valfs mount`.
+    pub fn mount_args(&self) -> Option<crate::daemon::MountArgs> {
+        let Command::Mount {
+            mountpoint,
+            daemon,
+            scratch,
+            coalesce,
+            read_only,
+            uid,
+            gid,
+            umask,
+            allow_other,
+        } = &self.command
+        else {
+            return None;
+        };
+        Some(crate::daemon::MountArgs {
+            repo: self.repo_path(),
+            create: self.repo.is_none(),
+            branch: self.branch.clone(),
+            mountpoint: mountpoint.clone(),
+            daemon: *daemon,
+            allow_other: *allow_other,
+            opts: crate::fs::Options {
+                scratch: crate::fs::scratch::Scratch::new(scratch),
+                coalesce: coalesce.map(std::time::Duration::from_millis),
+                read_only: *read_only,
+                uid: uid.unwrap_or_else(crate::sys::uid),
+                gid: gid.unwrap_or_else(crate::sys::gid),
+                umask: umask.unwrap_or_else(crate::sys::umask),
+            },
+        })
     }
 }
 
@@ -246,6 +315,11 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let commit = store.resolve(rev)?;
             let short = &commit.to_string()[..7];
             store.commit_root_tree(store.commit_root(commit)?, &format!("revert to {short}"))?;
+        }
+        Command::Mount { .. } | Command::Umount { .. } => {
+            return Err(CliError::Message(
+                "mount and umount are run by the daemon".into(),
+            ));
         }
         Command::Gc => {
             let store = cli.open()?;

@@ -21,6 +21,8 @@
 
 pub mod cli;
 pub mod codec;
+pub mod daemon;
+pub mod fs;
 pub mod store;
-mod sys;
+pub mod sys;
 pub mod value;

@@ -121,6 +121,16 @@ impl Store {
             };
         }
         let (parent, name) = self.parent_of(root, path)?;
+        if let Some(old) = self.lookup(parent.tree, parent.kind, name)?
+            && old.node.is_dir() != node.is_dir()
+            && parent.kind != CollKind::Set
+        {
+            // git cannot turn a blob into a tree in one update: remove it first.
+            let mut b = TreeUpdateBuilder::new();
+            b.remove(parent.child_path(&old.name));
+            let without = b.create_updated(&self.repo, &self.repo.find_tree(root)?)?;
+            return self.put(without, path, node);
+        }
         let mut b = TreeUpdateBuilder::new();
         self.put_entry(&mut b, &parent, name, node, path)?;
         Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)

@@ -97,6 +97,11 @@ impl Store {
         Ok(self.repo.odb()?.write(ObjectType::Blob, data)?)
     }
 
+    /// A blob's size, without reading it.
+    pub fn blob_size(&self, oid: Oid) -> Result<u64> {
+        Ok(self.repo.odb()?.read_header(oid)?.0 as u64)
+    }
+
     /// Reads a blob's bytes.
     pub fn read_blob(&self, oid: Oid) -> Result<Vec<u8>> {
         Ok(self.repo.find_blob(oid)?.content().to_vec())

@@ -1,0 +1,114 @@
+//! The mount's errors, and the one function that turns them into errnos.
+
+use crate::codec::CodecError;
+use crate::store::StoreError;
+use fuser::Errno;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("no such entry")]
+    NotFound,
+    #[error("not a directory")]
+    NotADirectory,
+    #[error("is a directory")]
+    IsADirectory,
+    #[error("already exists")]
+    Exists,
+    #[error("directory not empty")]
+    NotEmpty,
+    #[error("invalid name or operation: {0}")]
+    Invalid(String),
+    #[error("name too long")]
+    NameTooLong,
+    #[error("read-only")]
+    ReadOnly,
+    #[error("no such attribute")]
+    NoAttribute,
+    #[error("buffer too small")]
+    Range,
+    #[error("operation not supported")]
+    NotSupported,
+    #[error("cross-device link")]
+    CrossDevice,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+pub type Result<T, E = FsError> = std::result::Result<T, E>;
+
+/// The errno for an error. Everything unexpected is EIO, logged with its cause.
+pub fn errno(e: &FsError) -> Errno {
+    match e {
+        FsError::NotFound => Errno::ENOENT,
+        FsError::NotADirectory => Errno::ENOTDIR,
+        FsError::IsADirectory => Errno::EISDIR,
+        FsError::Exists => Errno::EEXIST,
+        FsError::NotEmpty => Errno::ENOTEMPTY,
+        FsError::Invalid(_) => Errno::EINVAL,
+        FsError::NameTooLong => Errno::ENAMETOOLONG,
+        FsError::ReadOnly => Errno::EROFS,
+        FsError::NoAttribute => Errno::NO_XATTR,
+        FsError::Range => Errno::ERANGE,
+        FsError::NotSupported => Errno::EOPNOTSUPP,
+        FsError::CrossDevice => Errno::EXDEV,
+        FsError::Codec(CodecError::NotUtf8 | CodecError::TooDeep | CodecError::NotJson { .. }) => {
+            Errno::EINVAL
+        }
+        FsError::Store(s) => match s {
+            StoreError::NotFound(_) => Errno::ENOENT,
+            StoreError::NotADirectory(_) => Errno::ENOTDIR,
+            StoreError::IsADirectory(_) => Errno::EISDIR,
+            StoreError::Exists(_) => Errno::EEXIST,
+            StoreError::NotEmpty(_) => Errno::ENOTEMPTY,
+            StoreError::InvalidName(_) | StoreError::Invalid(_) => Errno::EINVAL,
+            StoreError::Codec(
+                CodecError::NotUtf8 | CodecError::TooDeep | CodecError::NotJson { .. },
+            ) => Errno::EINVAL,
+            other => {
+                log::error!("{other}");
+                Errno::EIO
+            }
+        },
+        FsError::Codec(other) => {
+            log::error!("{other}");
+            Errno::EIO
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_table() {
+        let table: Vec<(FsError, Errno)> = vec![
+            (FsError::NotFound, Errno::ENOENT),
+            (FsError::NotADirectory, Errno::ENOTDIR),
+            (FsError::IsADirectory, Errno::EISDIR),
+            (FsError::Exists, Errno::EEXIST),
+            (FsError::NotEmpty, Errno::ENOTEMPTY),
+            (FsError::Invalid("x".into()), Errno::EINVAL),
+            (FsError::NameTooLong, Errno::ENAMETOOLONG),
+            (FsError::ReadOnly, Errno::EROFS),
+            (FsError::NoAttribute, Errno::NO_XATTR),
+            (FsError::Range, Errno::ERANGE),
+            (FsError::Codec(CodecError::NotUtf8), Errno::EINVAL),
+            (
+                FsError::Store(StoreError::NotFound("a".into())),
+                Errno::ENOENT,
+            ),
+            (
+                FsError::Store(StoreError::InvalidName("a".into())),
+                Errno::EINVAL,
+            ),
+            (FsError::Store(StoreError::Corrupt("x".into())), Errno::EIO),
+            (FsError::Store(StoreError::Contended(3)), Errno::EIO),
+        ];
+        for (e, want) in table {
+            assert_eq!(errno(&e), want, "{e:?}");
+        }
+    }
+}

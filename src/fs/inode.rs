@@ -1,0 +1,179 @@
+//! The inode table: which name in which directory each inode number stands for.
+//!
+//! Live inodes stand for *paths*, not stored objects: the value under a path changes with every
+//! commit, and the inode follows it. Version inodes (under `.history`) stand for a path in one
+//! commit and never change. Scratch inodes hold a temporary file's bytes in memory.
+
+use git2::Oid;
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
+
+pub type Ino = u64;
+pub const ROOT: Ino = 1;
+pub const HISTORY: Ino = 2;
+
+/// Where an inode lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Live,
+    Version(Oid),
+}
+
+/// A temporary file or symlink that is never part of the value.
+#[derive(Clone, Debug, Default)]
+pub struct ScratchFile {
+    pub data: Vec<u8>,
+    pub link: Option<Vec<u8>>,
+}
+
+/// Attributes set by chmod, chown, touch and setxattr: accepted and remembered for the life
+/// of the mount, never committed.
+#[derive(Clone, Debug, Default)]
+pub struct Meta {
+    pub mode: Option<u16>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub atime: Option<SystemTime>,
+    pub mtime: Option<SystemTime>,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Inode {
+    pub parent: Ino,
+    /// The canonical name: an escaped key, an index without padding, or a scratch name.
+    pub name: String,
+    pub place: Place,
+    pub is_dir: bool,
+    pub nlookup: u64,
+    pub scratch: Option<ScratchFile>,
+    pub meta: Meta,
+    /// The stored object last seen at this path and when it was first seen (the mtime).
+    pub seen: Option<(Oid, SystemTime)>,
+}
+
+/// Inodes by number and by (parent, name).
+pub struct Table {
+    inodes: HashMap<Ino, Inode>,
+    names: HashMap<(Ino, String), Ino>,
+    next: Ino,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            inodes: HashMap::new(),
+            names: HashMap::new(),
+            next: HISTORY + 1,
+        }
+    }
+}
+
+impl Table {
+    pub fn get(&self, ino: Ino) -> Option<&Inode> {
+        self.inodes.get(&ino)
+    }
+
+    pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Inode> {
+        self.inodes.get_mut(&ino)
+    }
+
+    pub fn find(&self, parent: Ino, name: &str) -> Option<Ino> {
+        self.names.get(&(parent, name.to_owned())).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inodes.is_empty()
+    }
+
+    /// Adds an inode under (parent, name), replacing any other inode there.
+    pub fn insert(&mut self, parent: Ino, name: &str, place: Place, is_dir: bool) -> Ino {
+        let ino = self.next;
+        self.next += 1;
+        self.detach(parent, name);
+        self.inodes.insert(
+            ino,
+            Inode {
+                parent,
+                name: name.to_owned(),
+                place,
+                is_dir,
+                nlookup: 0,
+                scratch: None,
+                meta: Meta::default(),
+                seen: None,
+            },
+        );
+        self.names.insert((parent, name.to_owned()), ino);
+        ino
+    }
+
+    /// Unlinks the inode at (parent, name) from its name; it lives on while the kernel or an
+    /// open file still refers to it, but no longer resolves.
+    pub fn detach(&mut self, parent: Ino, name: &str) -> Option<Ino> {
+        let ino = self.names.remove(&(parent, name.to_owned()))?;
+        if let Some(i) = self.inodes.get_mut(&ino) {
+            i.parent = 0;
+        }
+        Some(ino)
+    }
+
+    /// Gives an inode a new name, replacing what was there.
+    pub fn rename(&mut self, ino: Ino, parent: Ino, name: &str) {
+        if let Some(i) = self.inodes.get(&ino) {
+            let old = (i.parent, i.name.clone());
+            if self.names.get(&old) == Some(&ino) {
+                self.names.remove(&old);
+            }
+        }
+        self.detach(parent, name);
+        if let Some(i) = self.inodes.get_mut(&ino) {
+            i.parent = parent;
+            i.name = name.to_owned();
+        }
+        self.names.insert((parent, name.to_owned()), ino);
+    }
+
+    /// Drops an inode entirely.
+    pub fn remove(&mut self, ino: Ino) {
+        if let Some(i) = self.inodes.remove(&ino) {
+            let key = (i.parent, i.name);
+            if self.names.get(&key) == Some(&ino) {
+                self.names.remove(&key);
+            }
+        }
+    }
+
+    /// All inode numbers (for invalidation after another writer's commit).
+    pub fn live_inos(&self) -> Vec<Ino> {
+        self.inodes
+            .iter()
+            .filter(|(_, i)| i.place == Place::Live && i.scratch.is_none())
+            .map(|(&n, _)| n)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_find_rename_detach() {
+        let mut t = Table::default();
+        let a = t.insert(ROOT, "a", Place::Live, false);
+        assert_eq!(t.find(ROOT, "a"), Some(a));
+        let b = t.insert(ROOT, "b", Place::Live, false);
+        t.rename(a, ROOT, "b");
+        assert_eq!(t.find(ROOT, "b"), Some(a));
+        assert_eq!(t.find(ROOT, "a"), None);
+        assert_eq!(t.get(b).map(|i| i.parent), Some(0));
+        t.remove(a);
+        assert_eq!(t.find(ROOT, "b"), None);
+        assert_eq!(t.len(), 1);
+    }
+}

@@ -1,0 +1,596 @@
+//! The FUSE adapter: the only module that names fuser. Each handler locks the state, calls one
+//! operation returning `Result`, and turns the result into a reply.
+
+mod error;
+mod history;
+pub mod inode;
+pub mod scratch;
+mod state;
+
+pub use error::{FsError, errno};
+pub use state::{Attr, Options, SetAttr, State};
+
+use fuser::{
+    AccessFlags, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, Notifier, OpenFlags, RenameFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use inode::HISTORY;
+use state::Inval;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime};
+
+/// How long the kernel may cache live entries and attributes; changes by other writers show
+/// within this (and are invalidated explicitly as well).
+const LIVE_TTL: Duration = Duration::from_secs(1);
+/// Versions under `.history` never change.
+const FROZEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The filesystem: shared state plus the kernel notifier (set once the session exists).
+#[derive(Clone)]
+pub struct ValFs {
+    state: Arc<Mutex<State>>,
+    notifier: Arc<OnceLock<Notifier>>,
+}
+
+impl ValFs {
+    pub fn new(state: State) -> ValFs {
+        ValFs {
+            state: Arc::new(Mutex::new(state)),
+            notifier: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Locks the state; a panic elsewhere must not take the mount down with it.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_notifier(&self, n: Notifier) {
+        let _ = self.notifier.set(n);
+    }
+
+    /// Tells the kernel to forget cached entries and attributes (never while the state is locked).
+    pub fn invalidate(&self, inval: &Inval) {
+        let Some(n) = self.notifier.get() else { return };
+        for (parent, name) in &inval.entries {
+            if let Err(e) = n.inval_entry(INodeNo(*parent), OsStr::new(name)) {
+                log::debug!("inval_entry {parent}/{name}: {e}");
+            }
+        }
+        for ino in &inval.inodes {
+            if let Err(e) = n.inval_inode(INodeNo(*ino), 0, 0) {
+                log::debug!("inval_inode {ino}: {e}");
+            }
+        }
+    }
+
+    /// Invalidates on another thread: for handlers during which the kernel holds directory locks.
+    fn invalidate_later(&self, inval: Inval) {
+        if inval.entries.is_empty() && inval.inodes.is_empty() {
+            return;
+        }
+        let fs = self.clone();
+        std::thread::spawn(move || fs.invalidate(&inval));
+    }
+
+    fn run<T>(
+        &self,
+        op: &str,
+        f: impl FnOnce(&mut State) -> Result<T, FsError>,
+    ) -> Result<T, Errno> {
+        let mut st = self.lock();
+        f(&mut st).map_err(|e| {
+            log::debug!("{op}: {e}");
+            errno(&e)
+        })
+    }
+
+    /// The mount options for fuser.
+    pub fn config(read_only: bool, allow_other: bool, fsname: &str) -> Config {
+        let mut cfg = Config::default();
+        cfg.mount_options = vec![
+            MountOption::FSName(fsname.to_owned()),
+            MountOption::Subtype("valfs".into()),
+        ];
+        if read_only {
+            cfg.mount_options.push(MountOption::RO);
+        }
+        if allow_other {
+            cfg.acl = fuser::SessionACL::All;
+            cfg.mount_options.push(MountOption::DefaultPermissions);
+        }
+        cfg.n_threads = Some(4);
+        cfg
+    }
+}
+
+fn name_str(name: &OsStr) -> Result<&str, Errno> {
+    std::str::from_utf8(name.as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+fn file_attr(a: &Attr) -> FileAttr {
+    let kind = if a.is_dir {
+        FileType::Directory
+    } else if a.is_symlink {
+        FileType::Symlink
+    } else {
+        FileType::RegularFile
+    };
+    FileAttr {
+        ino: INodeNo(a.ino),
+        size: a.size,
+        blocks: a.size.div_ceil(512),
+        atime: a.atime,
+        mtime: a.mtime,
+        ctime: a.ctime,
+        crtime: a.ctime,
+        kind,
+        perm: a.perm,
+        nlink: if a.is_dir { 2 } else { 1 },
+        uid: a.uid,
+        gid: a.gid,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+fn ttl(a: &Attr) -> &'static Duration {
+    if a.read_only && a.ino != HISTORY {
+        &FROZEN_TTL
+    } else {
+        &LIVE_TTL
+    }
+}
+
+fn time(t: TimeOrNow) -> SystemTime {
+    match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    }
+}
+
+impl Filesystem for ValFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        let _ = config.set_max_write(1 << 20);
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        if let Err(e) = self.lock().settle() {
+            log::error!("committing pending changes at unmount failed: {e}");
+        }
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let r = name_str(name).and_then(|n| self.run("lookup", |s| s.lookup(parent.0, n)));
+        match r {
+            Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.lock().forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.run("getattr", |s| s.getattr(ino.0)) {
+            Ok(a) => reply.attr(ttl(&a), &file_attr(&a)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: atime.map(time),
+            mtime: mtime.map(time),
+        };
+        match self.run("setattr", |s| s.setattr(ino.0, set)) {
+            Ok(a) => reply.attr(ttl(&a), &file_attr(&a)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.run("readlink", |s| s.readlink(ino.0)) {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let r = name_str(name).and_then(|n| self.run("mkdir", |s| s.mkdir(parent.0, n)));
+        match r {
+            Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let r = name_str(name).and_then(|n| self.run("unlink", |s| s.remove(parent.0, n, false)));
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let r = name_str(name).and_then(|n| self.run("rmdir", |s| s.remove(parent.0, n, true)));
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let r = name_str(link_name).and_then(|n| {
+            self.run("symlink", |s| {
+                s.symlink(parent.0, n, target.as_os_str().as_bytes())
+            })
+        });
+        match r {
+            Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let noreplace = flags.contains(RenameFlags::RENAME_NOREPLACE);
+        let exchange = flags.contains(RenameFlags::RENAME_EXCHANGE);
+        let r = name_str(name).and_then(|a| {
+            name_str(newname).and_then(|b| {
+                self.run("rename", |s| {
+                    s.rename(parent.0, a, newparent.0, b, noreplace, exchange)
+                })
+            })
+        });
+        match r {
+            Ok(inval) => {
+                reply.ok();
+                self.invalidate_later(inval);
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EPERM);
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let acc = flags.0 & libc::O_ACCMODE;
+        let write = acc == libc::O_WRONLY || acc == libc::O_RDWR;
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        let append = flags.0 & libc::O_APPEND != 0;
+        match self.run("open", |s| s.open(ino.0, write, truncate, append)) {
+            Ok((fh, true)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.run("read", |s| s.read(fh.0, offset, size)) {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.run("write", |s| s.write(fh.0, offset, data)) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        match self.run("flush", |s| s.flush(fh.0)) {
+            Ok(inval) => {
+                // close(2) holds no directory lock: safe to invalidate before replying, so the
+                // next lookup already sees a file that became a folder.
+                self.invalidate(&inval);
+                reply.ok();
+            }
+            Err(e) => reply.error(if e == Errno::EINVAL || e == Errno::EROFS {
+                e
+            } else {
+                Errno::EIO
+            }),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let inval = self.lock().release(fh.0);
+        reply.ok();
+        self.invalidate_later(inval);
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.run("fsync", |s| s.fsync(fh.0)) {
+            Ok(inval) => {
+                reply.ok();
+                self.invalidate_later(inval);
+            }
+            Err(e) => reply.error(if e == Errno::EINVAL { e } else { Errno::EIO }),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.run("opendir", |s| s.opendir(ino.0)) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let st = self.lock();
+        let Some(entries) = st.dir_entries(fh.0) else {
+            drop(st);
+            return reply.error(Errno::EBADF);
+        };
+        let dots = [(ino.0, ".", true), (ino.0, "..", true)];
+        let all = dots
+            .iter()
+            .map(|&(i, n, d)| (i, n, d))
+            .chain(entries.iter().map(|l| (l.ino, l.name.as_str(), l.is_dir)));
+        for (i, (child, name, is_dir)) in all.enumerate().skip(offset as usize) {
+            let kind = if is_dir {
+                FileType::Directory
+            } else {
+                FileType::RegularFile
+            };
+            // Entries not yet looked up have no inode: any unique non-zero number will do.
+            let child = if child == 0 {
+                u64::MAX - i as u64
+            } else {
+                child
+            };
+            if reply.add(INodeNo(child), (i + 1) as u64, kind, name) {
+                break;
+            }
+        }
+        drop(st);
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.lock().releasedir(fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.run("fsyncdir", |s| {
+            s.commit_pending().and_then(|_| Ok(s.store().sync()?))
+        }) {
+            Ok(()) => reply.ok(),
+            Err(_) => reply.error(Errno::EIO),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let (files, _) = self.lock().statfs();
+        reply.statfs(
+            1 << 24,
+            1 << 23,
+            1 << 23,
+            files + (1 << 20),
+            1 << 20,
+            4096,
+            255,
+            4096,
+        );
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let r = name_str(name).and_then(|n| self.run("setxattr", |s| s.setxattr(ino.0, n, value)));
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let r = name_str(name).and_then(|n| self.run("getxattr", |s| s.getxattr(ino.0, n)));
+        reply_xattr(r, size, reply);
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        reply_xattr(self.run("listxattr", |s| s.listxattr(ino.0)), size, reply);
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let r = name_str(name).and_then(|n| self.run("removexattr", |s| s.removexattr(ino.0, n)));
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        match self.run("access", |s| s.getattr(ino.0)) {
+            Ok(a) if a.read_only && mask.contains(AccessFlags::W_OK) => reply.error(Errno::EROFS),
+            Ok(_) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let exclusive = flags & libc::O_EXCL != 0;
+        let truncate = flags & libc::O_TRUNC != 0;
+        let append = flags & libc::O_APPEND != 0;
+        let r = name_str(name).and_then(|n| {
+            self.run("create", |s| {
+                s.create(parent.0, n, exclusive, truncate, append)
+            })
+        });
+        match r {
+            Ok((a, fh)) => reply.created(
+                ttl(&a),
+                &file_attr(&a),
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::FOPEN_DIRECT_IO,
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+}
+
+fn reply_xattr(r: Result<Vec<u8>, Errno>, size: u32, reply: ReplyXattr) {
+    match r {
+        Ok(d) if size == 0 => reply.size(d.len() as u32),
+        Ok(d) if d.len() <= size as usize => reply.data(&d),
+        Ok(_) => reply.error(Errno::ERANGE),
+        Err(e) => reply.error(e),
+    }
+}
+
+/// Invalidation of every given inode's attributes and data.
+pub fn state_inval(inodes: Vec<inode::Ino>) -> Inval {
+    Inval {
+        entries: Vec::new(),
+        inodes,
+    }
+}

@@ -1,0 +1,1464 @@
+//! The mount's state and every operation on it, free of fuser: each returns a `Result`.
+
+use super::error::{FsError, Result};
+use super::history::HistoryIndex;
+use super::inode::{HISTORY, Ino, Inode, Place, ROOT, ScratchFile, Table};
+use super::scratch::Scratch;
+use crate::codec::{self, name};
+use crate::store::{Edit, Node, Store};
+use crate::value::{CollKind, Path, Value};
+use git2::Oid;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Mount settings.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub scratch: Scratch,
+    /// Batch commit points that come within this much quiet into one commit.
+    pub coalesce: Option<Duration>,
+    pub read_only: bool,
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: u16,
+}
+
+/// What an inode is, resolved against the current value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Obj {
+    HistoryRoot,
+    Dir {
+        tree: Oid,
+        kind: CollKind,
+    },
+    File {
+        blob: Oid,
+    },
+    /// A file created (or rewritten) but not yet committed: its bytes are in the open buffer.
+    Pending,
+    Scratch,
+}
+
+/// The attributes the adapter turns into a `FileAttr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: Ino,
+    pub is_dir: bool,
+    pub is_symlink: bool,
+    pub size: u64,
+    pub perm: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: SystemTime,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
+    pub read_only: bool,
+}
+
+/// The shared buffer of an open live file.
+#[derive(Debug, Default)]
+struct OpenFile {
+    data: Vec<u8>,
+    /// Differs from what is committed.
+    dirty: bool,
+    /// Written (not only truncated by `O_TRUNC`) since the last save. A flush commits only
+    /// then: the shell's `echo x > f` flushes once right after the truncating open (when it
+    /// closes the descriptor it dup'ed), and that empty state is not a save.
+    wrote: bool,
+    handles: usize,
+}
+
+#[derive(Debug)]
+struct Handle {
+    ino: Ino,
+    append: bool,
+    /// Bytes of an immutable file under `.history`.
+    frozen: Option<std::sync::Arc<Vec<u8>>>,
+}
+
+/// One directory entry as listed.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub name: String,
+    pub ino: Ino,
+    pub is_dir: bool,
+}
+
+/// Things the kernel must forget after an operation: done by the adapter once the state's
+/// lock is released.
+#[derive(Debug, Default)]
+pub struct Inval {
+    pub entries: Vec<(Ino, String)>,
+    pub inodes: Vec<Ino>,
+}
+
+pub struct State {
+    store: Store,
+    opts: Options,
+    /// The commit the view is based on, and the view's root tree (ahead of it only while
+    /// coalesced edits wait for their commit).
+    base: Oid,
+    root: Oid,
+    pending: Vec<String>,
+    last_edit: Instant,
+    table: Table,
+    open: HashMap<Ino, OpenFile>,
+    handles: HashMap<u64, Handle>,
+    dir_handles: HashMap<u64, Vec<Listed>>,
+    next_fh: u64,
+    /// Indices removed from a live vector since it was last listed: names stay put until then,
+    /// so `rm v/*` removes every element.
+    gaps: HashMap<Ino, BTreeSet<usize>>,
+    /// Names in a live directory that are not (yet) keys: scratch files and created files.
+    extras: HashMap<Ino, BTreeSet<String>>,
+    /// Keys renamed onto a scratch name (Vim's and Emacs's `NAME` -> `NAME~`): hidden, their
+    /// removal pending until the save completes; value = the scratch inode.
+    hidden: HashMap<(Ino, String), Ino>,
+    kinds: HashMap<Oid, CollKind>,
+    history: HistoryIndex,
+    started: SystemTime,
+}
+
+fn ro_if(read_only: bool) -> Result<()> {
+    if read_only {
+        Err(FsError::ReadOnly)
+    } else {
+        Ok(())
+    }
+}
+
+impl State {
+    pub fn new(store: Store, opts: Options) -> Result<State> {
+        let base = store.head_commit()?;
+        let root = store.commit_root(base)?;
+        Ok(State {
+            store,
+            opts,
+            base,
+            root,
+            pending: Vec::new(),
+            last_edit: Instant::now(),
+            table: Table::default(),
+            open: HashMap::new(),
+            handles: HashMap::new(),
+            dir_handles: HashMap::new(),
+            next_fh: 1,
+            gaps: HashMap::new(),
+            extras: HashMap::new(),
+            hidden: HashMap::new(),
+            kinds: HashMap::new(),
+            history: HistoryIndex::default(),
+            started: SystemTime::now(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn inode_count(&self) -> usize {
+        self.table.len()
+    }
+
+    fn kind(&mut self, tree: Oid) -> Result<CollKind> {
+        if let Some(k) = self.kinds.get(&tree) {
+            return Ok(*k);
+        }
+        let k = self.store.dir_kind(tree)?;
+        if self.kinds.len() > 100_000 {
+            self.kinds.clear();
+        }
+        self.kinds.insert(tree, k);
+        Ok(k)
+    }
+
+    fn inode(&self, ino: Ino) -> Result<&Inode> {
+        self.table.get(ino).ok_or(FsError::NotFound)
+    }
+
+    fn place(&self, ino: Ino) -> Result<Place> {
+        match ino {
+            ROOT | HISTORY => Ok(Place::Live),
+            _ => Ok(self.inode(ino)?.place),
+        }
+    }
+
+    fn writable(&self, ino: Ino) -> Result<()> {
+        ro_if(self.opts.read_only || ino == HISTORY || self.place(ino)? != Place::Live)
+    }
+
+    // ----- resolution -----
+
+    /// The committed index of a view index in a live vector directory.
+    fn committed_index(&self, dir: Ino, view: usize) -> Option<usize> {
+        match self.gaps.get(&dir) {
+            Some(g) if g.contains(&view) => None,
+            Some(g) => Some(view - g.range(..view).count()),
+            None => Some(view),
+        }
+    }
+
+    /// The git entry name of `name` in directory `dir` of the given kind.
+    fn git_name(
+        &self,
+        dir: Ino,
+        kind: CollKind,
+        name: &str,
+        place: Place,
+    ) -> Result<Option<String>> {
+        if kind.is_sequence() {
+            let Some(view) = crate::store::parse_index(name) else {
+                return Ok(None);
+            };
+            if place != Place::Live {
+                return Ok(Some(view.to_string()));
+            }
+            return Ok(self.committed_index(dir, view).map(|i| i.to_string()));
+        }
+        if name::unescape(name).is_err() || name == ".valfs" {
+            return Ok(None);
+        }
+        Ok(Some(name.to_owned()))
+    }
+
+    /// What an inode stands for now.
+    pub fn resolve(&mut self, ino: Ino) -> Result<Obj> {
+        if ino == ROOT {
+            let kind = self.kind(self.root)?;
+            return Ok(Obj::Dir {
+                tree: self.root,
+                kind,
+            });
+        }
+        if ino == HISTORY {
+            return Ok(Obj::HistoryRoot);
+        }
+        let inode = self.inode(ino)?;
+        if inode.scratch.is_some() {
+            return Ok(Obj::Scratch);
+        }
+        if self.open.get(&ino).is_some_and(|o| o.dirty) {
+            return Ok(Obj::Pending);
+        }
+        let (parent, name, place, is_dir) =
+            (inode.parent, inode.name.clone(), inode.place, inode.is_dir);
+        let node = if parent == HISTORY {
+            let Place::Version(commit) = place else {
+                return Err(FsError::NotFound);
+            };
+            Node::Dir(self.store.commit_root(commit)?)
+        } else {
+            if parent == 0 {
+                return Err(FsError::NotFound);
+            }
+            let Obj::Dir { tree, kind } = self.resolve(parent)? else {
+                return Err(FsError::NotFound);
+            };
+            let git = self
+                .git_name(parent, kind, &name, place)?
+                .ok_or(FsError::NotFound)?;
+            self.store
+                .lookup(tree, kind, &git)?
+                .ok_or(FsError::NotFound)?
+                .node
+        };
+        if node.is_dir() != is_dir {
+            return Err(FsError::NotFound);
+        }
+        Ok(match node {
+            Node::Dir(tree) => Obj::Dir {
+                tree,
+                kind: self.kind(tree)?,
+            },
+            Node::Leaf(blob) => Obj::File { blob },
+        })
+    }
+
+    /// The path of a live inode as the store addresses it (committed indices).
+    fn store_path(&mut self, ino: Ino) -> Result<Path> {
+        let mut names = Vec::new();
+        let mut cur = ino;
+        while cur != ROOT {
+            let i = self.inode(cur)?;
+            if i.parent == 0 || i.parent == HISTORY || i.place != Place::Live {
+                return Err(FsError::NotFound);
+            }
+            names.push((i.parent, i.name.clone()));
+            cur = i.parent;
+        }
+        let mut path = Vec::with_capacity(names.len());
+        for (parent, name) in names.into_iter().rev() {
+            path.push(self.child_git_name(parent, &name)?);
+        }
+        Ok(Path(path))
+    }
+
+    fn child_git_name(&mut self, parent: Ino, name: &str) -> Result<String> {
+        let Obj::Dir { kind, .. } = self.resolve(parent)? else {
+            return Err(FsError::NotADirectory);
+        };
+        if kind.is_sequence() {
+            // A name past the end (an append) maps past the committed end.
+            let view =
+                crate::store::parse_index(name).ok_or_else(|| FsError::Invalid(name.into()))?;
+            return Ok(self
+                .committed_index(parent, view)
+                .unwrap_or(view)
+                .to_string());
+        }
+        Ok(name.to_owned())
+    }
+
+    fn child_path(&mut self, parent: Ino, name: &str) -> Result<Path> {
+        let p = self.store_path(parent)?;
+        Ok(p.child(&self.child_git_name(parent, name)?))
+    }
+
+    /// The canonical form of a name typed in a directory (indices lose their padding).
+    fn canonical(&mut self, parent: Ino, name: &str) -> Result<String> {
+        if let Ok(Obj::Dir { kind, .. }) = self.resolve(parent)
+            && kind.is_sequence()
+            && !self.is_scratch_name_in(parent, name)
+            && let Some(i) = crate::store::parse_index(name)
+        {
+            return Ok(i.to_string());
+        }
+        Ok(name.to_owned())
+    }
+
+    fn is_scratch_name_in(&self, parent: Ino, name: &str) -> bool {
+        self.opts.scratch.matches(name)
+            && self.extras.get(&parent).is_some_and(|e| e.contains(name))
+    }
+
+    // ----- attributes -----
+
+    fn times_for(&mut self, ino: Ino, oid: Option<Oid>) -> SystemTime {
+        let commit_time = self.commit_time(self.base);
+        let Some(inode) = self.table.get_mut(ino) else {
+            return commit_time;
+        };
+        if let Some(t) = inode.meta.mtime {
+            return t;
+        }
+        match (oid, inode.seen) {
+            (Some(o), Some((seen, t))) if seen == o => t,
+            (Some(o), Some(_)) => {
+                let now = SystemTime::now();
+                inode.seen = Some((o, now));
+                now
+            }
+            (Some(o), None) => {
+                inode.seen = Some((o, commit_time));
+                commit_time
+            }
+            (None, _) => commit_time,
+        }
+    }
+
+    fn commit_time(&self, commit: Oid) -> SystemTime {
+        self.store
+            .repo()
+            .find_commit(commit)
+            .map(|c| SystemTime::UNIX_EPOCH + Duration::from_secs(c.time().seconds().max(0) as u64))
+            .unwrap_or(self.started)
+    }
+
+    pub fn getattr(&mut self, ino: Ino) -> Result<Attr> {
+        let obj = self.resolve(ino)?;
+        let place = self.place(ino)?;
+        let read_only = self.opts.read_only || place != Place::Live || ino == HISTORY;
+        let (is_dir, size, oid) = match obj {
+            Obj::HistoryRoot => (true, 0, None),
+            Obj::Dir { tree, .. } => (true, 0, Some(tree)),
+            Obj::File { blob } => {
+                let size = match self.open.get(&ino) {
+                    Some(o) => o.data.len() as u64,
+                    None => self.store.blob_size(blob)?,
+                };
+                (false, size, Some(blob))
+            }
+            Obj::Pending => (
+                false,
+                self.open.get(&ino).map_or(0, |o| o.data.len() as u64),
+                None,
+            ),
+            Obj::Scratch => {
+                let s = self
+                    .inode(ino)?
+                    .scratch
+                    .as_ref()
+                    .map_or(0, |s| s.link.as_ref().unwrap_or(&s.data).len());
+                (false, s as u64, None)
+            }
+        };
+        let mut mtime = match (place, obj) {
+            (Place::Version(c), _) => self.commit_time(c),
+            (_, Obj::HistoryRoot) => self.commit_time(self.base),
+            (_, Obj::Pending | Obj::Scratch) => SystemTime::now(),
+            _ => self.times_for(ino, oid),
+        };
+        let meta = self
+            .table
+            .get(ino)
+            .map(|i| i.meta.clone())
+            .unwrap_or_default();
+        if let Some(t) = meta.mtime {
+            mtime = t;
+        }
+        let base_perm = if is_dir { 0o777 } else { 0o666 };
+        let perm = if read_only {
+            if is_dir { 0o555 } else { 0o444 }
+        } else {
+            meta.mode.unwrap_or(base_perm & !self.opts.umask & 0o777)
+        };
+        let is_symlink = matches!(obj, Obj::Scratch)
+            && self
+                .inode(ino)?
+                .scratch
+                .as_ref()
+                .is_some_and(|s| s.link.is_some());
+        Ok(Attr {
+            ino,
+            is_dir,
+            is_symlink,
+            size,
+            perm,
+            uid: meta.uid.unwrap_or(self.opts.uid),
+            gid: meta.gid.unwrap_or(self.opts.gid),
+            atime: meta.atime.unwrap_or(mtime),
+            mtime,
+            ctime: mtime,
+            read_only,
+        })
+    }
+
+    // ----- lookup and listing -----
+
+    pub fn lookup(&mut self, parent: Ino, name: &str) -> Result<Attr> {
+        let ino = self.lookup_ino(parent, name)?;
+        let attr = self.getattr(ino)?;
+        if let Some(i) = self.table.get_mut(ino) {
+            i.nlookup += 1;
+        }
+        Ok(attr)
+    }
+
+    fn lookup_ino(&mut self, parent: Ino, name: &str) -> Result<Ino> {
+        if parent == ROOT && name == ".history" {
+            return Ok(HISTORY);
+        }
+        if parent == HISTORY {
+            if let Some(ino) = self.table.find(HISTORY, name) {
+                return Ok(ino);
+            }
+            self.refresh_history()?;
+            let commit = self
+                .history
+                .resolve(&self.store, name)
+                .ok_or(FsError::NotFound)?;
+            return Ok(self
+                .table
+                .insert(HISTORY, name, Place::Version(commit), true));
+        }
+        let canonical = self.canonical(parent, name)?;
+        if let Some(ino) = self.table.find(parent, &canonical) {
+            match self.resolve(ino) {
+                Ok(_) => return Ok(ino),
+                Err(FsError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.hidden.contains_key(&(parent, canonical.clone())) {
+            return Err(FsError::NotFound);
+        }
+        let Obj::Dir { tree, kind } = self.resolve(parent)? else {
+            return Err(FsError::NotADirectory);
+        };
+        let place = self.place(parent)?;
+        let git = self
+            .git_name(parent, kind, &canonical, place)?
+            .ok_or(FsError::NotFound)?;
+        let child = self
+            .store
+            .lookup(tree, kind, &git)?
+            .ok_or(FsError::NotFound)?;
+        Ok(self
+            .table
+            .insert(parent, &canonical, place, child.node.is_dir()))
+    }
+
+    pub fn forget(&mut self, ino: Ino, n: u64) {
+        let Some(i) = self.table.get_mut(ino) else {
+            return;
+        };
+        i.nlookup = i.nlookup.saturating_sub(n);
+        let keep = i.nlookup > 0
+            || (i.scratch.is_some() && i.parent != 0)
+            || self.open.contains_key(&ino)
+            || self.gaps.contains_key(&ino)
+            || self
+                .table
+                .get(ino)
+                .is_some_and(|i| self.hidden.values().any(|&s| s == ino) && i.parent != 0);
+        if !keep {
+            self.table.remove(ino);
+        }
+    }
+
+    fn refresh_history(&mut self) -> Result<()> {
+        let head = self.store.head_commit()?;
+        self.history.refresh(&self.store, head)?;
+        Ok(())
+    }
+
+    /// Lists a directory (at opendir: the listing is kept for the handle's readdir calls).
+    pub fn opendir(&mut self, ino: Ino) -> Result<u64> {
+        let list = self.list(ino)?;
+        let fh = self.new_fh();
+        self.dir_handles.insert(fh, list);
+        Ok(fh)
+    }
+
+    pub fn dir_entries(&self, fh: u64) -> Option<&[Listed]> {
+        self.dir_handles.get(&fh).map(Vec::as_slice)
+    }
+
+    pub fn releasedir(&mut self, fh: u64) {
+        self.dir_handles.remove(&fh);
+    }
+
+    fn list(&mut self, ino: Ino) -> Result<Vec<Listed>> {
+        let obj = self.resolve(ino)?;
+        if obj == Obj::HistoryRoot {
+            self.refresh_history()?;
+            return Ok(self
+                .history
+                .versions()
+                .iter()
+                .map(|v| {
+                    let name = v.name();
+                    Listed {
+                        ino: self.table.find(HISTORY, &name).unwrap_or(0),
+                        name,
+                        is_dir: true,
+                    }
+                })
+                .collect());
+        }
+        let Obj::Dir { tree, kind } = obj else {
+            return Err(FsError::NotADirectory);
+        };
+        let place = self.place(ino)?;
+        // A new listing of a vector closes the gaps left by removals.
+        if place == Place::Live && self.gaps.remove(&ino).is_some() {
+            self.renumbered(ino);
+        }
+        let dir = self.store.read_dir(tree)?;
+        let mut out = Vec::with_capacity(dir.entries.len() + 1);
+        if ino == ROOT {
+            out.push(Listed {
+                name: ".history".into(),
+                ino: HISTORY,
+                is_dir: true,
+            });
+        }
+        let width = if kind.is_sequence() {
+            dir.entries.len().saturating_sub(1).to_string().len()
+        } else {
+            0
+        };
+        for c in &dir.entries {
+            if self.hidden.contains_key(&(ino, c.name.clone())) {
+                continue;
+            }
+            let shown = if kind.is_sequence() {
+                format!("{:0>width$}", c.name)
+            } else {
+                c.name.clone()
+            };
+            out.push(Listed {
+                ino: self.table.find(ino, &c.name).unwrap_or(0),
+                name: shown,
+                is_dir: c.node.is_dir(),
+            });
+        }
+        if let Some(extra) = self.extras.get(&ino) {
+            for name in extra {
+                let Some(e) = self.table.find(ino, name) else {
+                    continue;
+                };
+                let is_dir = self.table.get(e).is_some_and(|i| i.is_dir);
+                if !out.iter().any(|l| &l.name == name) {
+                    out.push(Listed {
+                        name: name.clone(),
+                        ino: e,
+                        is_dir,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets which inode stands for which index of a renumbered vector.
+    fn renumbered(&mut self, dir: Ino) {
+        let _ = dir;
+    }
+
+    // ----- open, read, write -----
+
+    fn new_fh(&mut self) -> u64 {
+        let fh = self.next_fh;
+        self.next_fh += 1;
+        fh
+    }
+
+    /// Opens a file. Returns the handle and whether the content is immutable (cacheable).
+    pub fn open(
+        &mut self,
+        ino: Ino,
+        write: bool,
+        truncate: bool,
+        append: bool,
+    ) -> Result<(u64, bool)> {
+        let obj = self.resolve(ino)?;
+        if write || truncate {
+            self.writable(ino)?;
+        }
+        let frozen = match obj {
+            Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
+            Obj::File { blob } if self.place(ino)? != Place::Live => {
+                Some(std::sync::Arc::new(self.store.read_blob(blob)?))
+            }
+            Obj::Scratch => {
+                if truncate
+                    && let Some(s) = self.table.get_mut(ino).and_then(|i| i.scratch.as_mut())
+                {
+                    s.data.clear();
+                }
+                None
+            }
+            Obj::File { blob } => {
+                if !self.open.contains_key(&ino) {
+                    let data = self.store.read_blob(blob)?;
+                    self.open.insert(
+                        ino,
+                        OpenFile {
+                            data,
+                            dirty: false,
+                            wrote: false,
+                            handles: 0,
+                        },
+                    );
+                }
+                None
+            }
+            Obj::Pending => None,
+        };
+        if let Some(o) = self.open.get_mut(&ino) {
+            o.handles += 1;
+            if truncate && !o.data.is_empty() {
+                o.data.clear();
+                o.dirty = true;
+            } else if truncate {
+                o.dirty = true;
+            }
+        }
+        let cacheable = frozen.is_some();
+        let fh = self.new_fh();
+        self.handles.insert(
+            fh,
+            Handle {
+                ino,
+                append,
+                frozen,
+            },
+        );
+        Ok((fh, cacheable))
+    }
+
+    pub fn read(&mut self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let h = self.handles.get(&fh).ok_or(FsError::NotFound)?;
+        let slice = |d: &[u8]| {
+            let start = (offset as usize).min(d.len());
+            let end = start.saturating_add(size as usize).min(d.len());
+            d[start..end].to_vec()
+        };
+        if let Some(f) = &h.frozen {
+            return Ok(slice(f));
+        }
+        let ino = h.ino;
+        if let Some(o) = self.open.get(&ino) {
+            return Ok(slice(&o.data));
+        }
+        match self.inode(ino)?.scratch.as_ref() {
+            Some(s) => Ok(slice(&s.data)),
+            None => Err(FsError::NotFound),
+        }
+    }
+
+    pub fn write(&mut self, fh: u64, offset: u64, data: &[u8]) -> Result<u32> {
+        let h = self.handles.get(&fh).ok_or(FsError::NotFound)?;
+        if h.frozen.is_some() {
+            return Err(FsError::ReadOnly);
+        }
+        let (ino, append) = (h.ino, h.append);
+        let buf = match self.open.get_mut(&ino) {
+            Some(o) => {
+                o.dirty = true;
+                o.wrote = true;
+                &mut o.data
+            }
+            None => match self.table.get_mut(ino).and_then(|i| i.scratch.as_mut()) {
+                Some(s) => &mut s.data,
+                None => return Err(FsError::NotFound),
+            },
+        };
+        let at = if append { buf.len() } else { offset as usize };
+        let end = at
+            .checked_add(data.len())
+            .ok_or(FsError::Invalid("offset".into()))?;
+        if buf.len() < end {
+            buf.resize(end, 0);
+        }
+        buf[at..end].copy_from_slice(data);
+        Ok(data.len() as u32)
+    }
+
+    /// Commits a dirty open file (at flush, fsync and the last release).
+    pub fn flush(&mut self, fh: u64) -> Result<Inval> {
+        let Some(h) = self.handles.get(&fh) else {
+            return Ok(Inval::default());
+        };
+        let ino = h.ino;
+        if !self.open.get(&ino).is_some_and(|o| o.wrote) {
+            return Ok(Inval::default());
+        }
+        self.save(ino)
+    }
+
+    pub fn fsync(&mut self, fh: u64) -> Result<Inval> {
+        let inval = match self.handles.get(&fh) {
+            Some(h) => self.save(h.ino)?,
+            None => Inval::default(),
+        };
+        self.commit_pending()?;
+        self.store.sync()?;
+        Ok(inval)
+    }
+
+    pub fn release(&mut self, fh: u64) -> Inval {
+        let Some(h) = self.handles.remove(&fh) else {
+            return Inval::default();
+        };
+        let ino = h.ino;
+        let mut inval = Inval::default();
+        let last = self.open.get_mut(&ino).is_some_and(|o| {
+            o.handles = o.handles.saturating_sub(1);
+            o.handles == 0
+        });
+        if last {
+            match self.save(ino) {
+                Ok(i) => inval = i,
+                Err(e) => log::error!("save at release failed, the change is lost: {e}"),
+            }
+            self.open.remove(&ino);
+            self.forget(ino, 0);
+        }
+        inval
+    }
+
+    /// Commits the open buffer of `ino` if it changed.
+    fn save(&mut self, ino: Ino) -> Result<Inval> {
+        let Some(o) = self.open.get(&ino) else {
+            return Ok(Inval::default());
+        };
+        if !o.dirty {
+            return Ok(Inval::default());
+        }
+        let inode = self.inode(ino)?;
+        if inode.parent == 0 {
+            // Unlinked while open: nothing to save.
+            if let Some(o) = self.open.get_mut(&ino) {
+                o.dirty = false;
+            }
+            return Ok(Inval::default());
+        }
+        let (parent, name, was_dir) = (inode.parent, inode.name.clone(), inode.is_dir);
+        let value = codec::parse_file_text(self.store.format(), &o.data)?;
+        let path = self.child_path(parent, &name)?;
+        let is_dir = value.is_collection();
+        self.edit(
+            vec![Edit::Set(path.clone(), value)],
+            format!("write {path}"),
+        )?;
+        if let Some(o) = self.open.get_mut(&ino) {
+            o.dirty = false;
+            o.wrote = false;
+        }
+        self.hidden.remove(&(parent, name.clone()));
+        if let Some(e) = self.extras.get_mut(&parent) {
+            e.remove(&name);
+        }
+        let mut inval = Inval::default();
+        if is_dir != was_dir {
+            // The file became a folder: a new inode will stand for the path.
+            self.table.detach(parent, &name);
+            self.open.remove(&ino);
+            inval.entries.push((parent, name));
+        }
+        Ok(inval)
+    }
+
+    // ----- changing the value -----
+
+    /// Applies edits to the view and commits them (or queues them when coalescing).
+    fn edit(&mut self, edits: Vec<Edit>, message: String) -> Result<()> {
+        let new_root = self.store.apply_to_tree(self.root, &edits)?;
+        if new_root == self.root {
+            return Ok(());
+        }
+        let old = self.root;
+        self.root = new_root;
+        self.pending.push(message);
+        self.last_edit = Instant::now();
+        if self.opts.coalesce.is_some() {
+            return Ok(());
+        }
+        if let Err(e) = self.commit_pending() {
+            self.root = old;
+            self.pending.clear();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Commits queued edits, if any.
+    pub fn commit_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let message = if self.pending.len() == 1 {
+            self.pending[0].clone()
+        } else {
+            format!(
+                "{} changes\n\n{}",
+                self.pending.len(),
+                self.pending.join("\n")
+            )
+        };
+        let base_root = self.store.commit_root(self.base)?;
+        let result = self
+            .store
+            .commit_onto(self.base, base_root, self.root, &message)?;
+        self.pending.clear();
+        self.base = match result {
+            Some(c) => c,
+            None => self.store.head_commit()?,
+        };
+        self.root = self.store.commit_root(self.base)?;
+        Ok(())
+    }
+
+    /// Commits coalesced edits once they have been quiet long enough.
+    pub fn tick(&mut self) -> Result<()> {
+        if let Some(quiet) = self.opts.coalesce
+            && !self.pending.is_empty()
+            && self.last_edit.elapsed() >= quiet
+        {
+            self.commit_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Follows commits made by other writers. Returns the inodes whose cached attributes
+    /// may be stale, or `None` when nothing moved.
+    pub fn follow_head(&mut self) -> Result<Option<Vec<Ino>>> {
+        let head = self.store.head_commit()?;
+        if head == self.base || !self.pending.is_empty() {
+            return Ok(None);
+        }
+        self.base = head;
+        self.root = self.store.commit_root(head)?;
+        Ok(Some(self.table.live_inos()))
+    }
+
+    /// Creates a file (a scratch file, or a key committed at close).
+    pub fn create(
+        &mut self,
+        parent: Ino,
+        name: &str,
+        exclusive: bool,
+        truncate: bool,
+        append: bool,
+    ) -> Result<(Attr, u64)> {
+        self.writable(parent)?;
+        match self.lookup_ino(parent, name) {
+            Ok(ino) => {
+                if exclusive {
+                    return Err(FsError::Exists);
+                }
+                let (fh, _) = self.open(ino, true, truncate, append)?;
+                let attr = self.getattr(ino)?;
+                self.bump(ino);
+                return Ok((attr, fh));
+            }
+            Err(FsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let Obj::Dir { kind, .. } = self.resolve(parent)? else {
+            return Err(FsError::NotADirectory);
+        };
+        let ino = if self.opts.scratch.matches(name) && !self.is_next_index(parent, kind, name) {
+            let ino = self.table.insert(parent, name, Place::Live, false);
+            if let Some(i) = self.table.get_mut(ino) {
+                i.scratch = Some(ScratchFile::default());
+            }
+            ino
+        } else {
+            let canonical = self.new_key_name(parent, kind, name)?;
+            let ino = self.table.insert(parent, &canonical, Place::Live, false);
+            self.open.insert(
+                ino,
+                OpenFile {
+                    data: Vec::new(),
+                    dirty: true,
+                    wrote: false,
+                    handles: 0,
+                },
+            );
+            ino
+        };
+        let listed = self.inode(ino)?.name.clone();
+        self.extras.entry(parent).or_default().insert(listed);
+        let (fh, _) = self.open(ino, true, false, append)?;
+        let attr = self.getattr(ino)?;
+        self.bump(ino);
+        Ok((attr, fh))
+    }
+
+    fn bump(&mut self, ino: Ino) {
+        if let Some(i) = self.table.get_mut(ino) {
+            i.nlookup += 1;
+        }
+    }
+
+    fn view_len(&mut self, dir: Ino) -> Result<usize> {
+        let Obj::Dir { tree, .. } = self.resolve(dir)? else {
+            return Err(FsError::NotADirectory);
+        };
+        let committed = self.store.read_dir(tree)?.entries.len();
+        Ok(committed + self.gaps.get(&dir).map_or(0, BTreeSet::len))
+    }
+
+    fn is_next_index(&mut self, dir: Ino, kind: CollKind, name: &str) -> bool {
+        kind.is_sequence()
+            && crate::store::parse_index(name).is_some_and(|i| self.view_len(dir).ok() == Some(i))
+    }
+
+    /// Checks a name for a new key and returns its canonical form.
+    fn new_key_name(&mut self, parent: Ino, kind: CollKind, name: &str) -> Result<String> {
+        if kind.is_sequence() {
+            let i = crate::store::parse_index(name)
+                .ok_or_else(|| FsError::Invalid(format!("{name:?} is not an index")))?;
+            if i != self.view_len(parent)? {
+                return Err(FsError::Invalid(format!(
+                    "{name}: a vector grows only at its end"
+                )));
+            }
+            return Ok(i.to_string());
+        }
+        if name.len() > name::NAME_MAX {
+            return Err(FsError::NameTooLong);
+        }
+        match name::unescape(name) {
+            Ok(name::Decoded::Text(_)) if name != ".valfs" => Ok(name.to_owned()),
+            _ => Err(FsError::Invalid(format!(
+                "{name:?} is not a valid key name (see docs/FORMAT.md)"
+            ))),
+        }
+    }
+
+    pub fn mkdir(&mut self, parent: Ino, name: &str) -> Result<Attr> {
+        self.writable(parent)?;
+        if self.lookup_ino(parent, name).is_ok() {
+            return Err(FsError::Exists);
+        }
+        let Obj::Dir { kind, .. } = self.resolve(parent)? else {
+            return Err(FsError::NotADirectory);
+        };
+        let canonical = self.new_key_name(parent, kind, name)?;
+        let path = self.child_path(parent, &canonical)?;
+        self.edit(
+            vec![Edit::Set(path.clone(), Value::Map(Default::default()))],
+            format!("mkdir {path}"),
+        )?;
+        self.lookup(parent, &canonical)
+    }
+
+    /// Removes a key (`dir` says whether rmdir or unlink was asked for).
+    pub fn remove(&mut self, parent: Ino, name: &str, dir: bool) -> Result<()> {
+        self.writable(parent)?;
+        let ino = self.lookup_ino(parent, name)?;
+        let canonical = self.inode(ino)?.name.clone();
+        match self.resolve(ino)? {
+            Obj::Scratch => {
+                self.table.detach(parent, &canonical);
+                if let Some(e) = self.extras.get_mut(&parent) {
+                    e.remove(&canonical);
+                }
+                self.drop_backup(ino)?;
+                self.forget(ino, 0);
+                return Ok(());
+            }
+            Obj::Pending
+                if self
+                    .extras
+                    .get(&parent)
+                    .is_some_and(|e| e.contains(&canonical)) =>
+            {
+                self.table.detach(parent, &canonical);
+                if let Some(e) = self.extras.get_mut(&parent) {
+                    e.remove(&canonical);
+                }
+                return Ok(());
+            }
+            Obj::Dir { tree, .. } => {
+                if !dir {
+                    return Err(FsError::IsADirectory);
+                }
+                if !self.store.read_dir(tree)?.entries.is_empty()
+                    || self.extras.get(&ino).is_some_and(|e| !e.is_empty())
+                {
+                    return Err(FsError::NotEmpty);
+                }
+            }
+            _ if dir => return Err(FsError::NotADirectory),
+            _ => {}
+        }
+        let path = self.child_path(parent, &canonical)?;
+        let verb = if dir { "rmdir" } else { "rm" };
+        self.edit(vec![Edit::Remove(path.clone())], format!("{verb} {path}"))?;
+        self.removed(parent, &canonical)?;
+        if let Some(o) = self.open.get_mut(&ino) {
+            o.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Bookkeeping after a key left a directory: a vector keeps a gap until listed again.
+    fn removed(&mut self, parent: Ino, canonical: &str) -> Result<()> {
+        self.table.detach(parent, canonical);
+        if let Obj::Dir { kind, .. } = self.resolve(parent)?
+            && kind.is_sequence()
+            && let Some(i) = crate::store::parse_index(canonical)
+        {
+            self.gaps.entry(parent).or_default().insert(i);
+        }
+        Ok(())
+    }
+
+    /// A scratch file that held a hidden key went away: the key's removal is committed unless
+    /// the key was written again meanwhile.
+    fn drop_backup(&mut self, scratch: Ino) -> Result<()> {
+        let hidden: Vec<(Ino, String)> = self
+            .hidden
+            .iter()
+            .filter(|(_, s)| **s == scratch)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (parent, name) in hidden {
+            self.hidden.remove(&(parent, name.clone()));
+            let rewritten = self
+                .table
+                .find(parent, &name)
+                .is_some_and(|i| self.open.get(&i).is_some_and(|o| o.dirty));
+            if !rewritten {
+                let path = self.child_path(parent, &name)?;
+                if self.store.node_at(self.root, &path).is_ok() {
+                    self.edit(vec![Edit::Remove(path.clone())], format!("rm {path}"))?;
+                    self.removed(parent, &name)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the removal of keys still hidden behind a scratch name (at unmount).
+    pub fn settle(&mut self) -> Result<()> {
+        let inos: HashSet<Ino> = self.hidden.values().copied().collect();
+        for ino in inos {
+            self.drop_backup(ino)?;
+        }
+        let dirty: Vec<Ino> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.dirty)
+            .map(|(&i, _)| i)
+            .collect();
+        for ino in dirty {
+            self.save(ino)?;
+        }
+        self.commit_pending()
+    }
+
+    pub fn rename(
+        &mut self,
+        parent: Ino,
+        name: &str,
+        newparent: Ino,
+        newname: &str,
+        noreplace: bool,
+        exchange: bool,
+    ) -> Result<Inval> {
+        self.writable(parent)?;
+        self.writable(newparent)?;
+        let src = self.lookup_ino(parent, name)?;
+        let src_name = self.inode(src)?.name.clone();
+        let dst = self.lookup_ino(newparent, newname).ok();
+        if dst.is_some() && noreplace {
+            return Err(FsError::Exists);
+        }
+        if dst == Some(src) {
+            return Ok(Inval::default());
+        }
+        let src_obj = self.resolve(src)?;
+        let Obj::Dir { kind: dst_kind, .. } = self.resolve(newparent)? else {
+            return Err(FsError::NotADirectory);
+        };
+        if exchange {
+            let dst = dst.ok_or(FsError::NotFound)?;
+            let (a, b) = (self.store_path(src)?, self.store_path(dst)?);
+            let (na, nb) = (
+                self.store.node_at(self.root, &a)?,
+                self.store.node_at(self.root, &b)?,
+            );
+            self.edit(
+                vec![Edit::Put(a.clone(), nb), Edit::Put(b.clone(), na)],
+                format!("exchange {a} <-> {b}"),
+            )?;
+            let dst_name = self.inode(dst)?.name.clone();
+            self.table.detach(parent, &src_name);
+            self.table.detach(newparent, &dst_name);
+            return Ok(Inval {
+                entries: vec![(parent, src_name), (newparent, dst_name)],
+                inodes: vec![],
+            });
+        }
+        let dst_is_key = dst.is_some_and(|d| !matches!(self.resolve(d), Ok(Obj::Scratch)));
+        let dst_scratch = !dst_is_key
+            && self.opts.scratch.matches(newname)
+            && !self.is_next_index(newparent, dst_kind, newname);
+        let mut inval = Inval::default();
+        match src_obj {
+            Obj::Scratch if dst_scratch => {
+                self.move_extra(parent, &src_name, newparent, newname);
+                self.table.rename(src, newparent, newname);
+            }
+            Obj::Scratch | Obj::Pending => {
+                let data = match src_obj {
+                    Obj::Scratch => {
+                        let s = self.inode(src)?.scratch.clone().unwrap_or_default();
+                        if s.link.is_some() {
+                            return Err(FsError::Invalid("a symlink cannot become a key".into()));
+                        }
+                        s.data
+                    }
+                    _ => self
+                        .open
+                        .get(&src)
+                        .map(|o| o.data.clone())
+                        .unwrap_or_default(),
+                };
+                let canonical = match dst {
+                    Some(d) => self.inode(d)?.name.clone(),
+                    None => self.new_key_name(newparent, dst_kind, newname)?,
+                };
+                let value = codec::parse_file_text(self.store.format(), &data)?;
+                let path = self.child_path(newparent, &canonical)?;
+                let is_dir = value.is_collection();
+                self.edit(
+                    vec![Edit::Set(path.clone(), value)],
+                    format!("write {path}"),
+                )?;
+                if let Some(e) = self.extras.get_mut(&parent) {
+                    e.remove(&src_name);
+                }
+                self.hidden.remove(&(newparent, canonical.clone()));
+                self.drop_backup(src)?;
+                if let Some(o) = self.open.get_mut(&src) {
+                    o.dirty = false;
+                }
+                self.table.rename(src, newparent, &canonical);
+                if let Some(i) = self.table.get_mut(src) {
+                    i.scratch = None;
+                    i.is_dir = is_dir;
+                }
+                if is_dir {
+                    self.table.detach(newparent, &canonical);
+                }
+                inval.entries.push((newparent, canonical));
+            }
+            Obj::File { blob } if dst_scratch => {
+                // `NAME` -> `NAME~`: the key is hidden, its removal pending until the save completes.
+                let data = self.store.read_blob(blob)?;
+                self.hidden.insert((parent, src_name.clone()), src);
+                self.extras
+                    .entry(newparent)
+                    .or_default()
+                    .insert(newname.to_owned());
+                self.table.rename(src, newparent, newname);
+                if let Some(i) = self.table.get_mut(src) {
+                    i.scratch = Some(ScratchFile { data, link: None });
+                }
+                self.open.remove(&src);
+            }
+            _ => {
+                let from = self.store_path(src)?;
+                let canonical = match dst {
+                    Some(d) => self.inode(d)?.name.clone(),
+                    None => self.new_key_name(newparent, dst_kind, newname)?,
+                };
+                let to = self.child_path(newparent, &canonical)?;
+                if let Some(d) = dst
+                    && let (Ok(Obj::Dir { tree, .. }), true) =
+                        (self.resolve(d), src_obj_is_dir(src_obj))
+                    && !self.store.read_dir(tree)?.entries.is_empty()
+                {
+                    return Err(FsError::NotEmpty);
+                }
+                self.edit(
+                    vec![Edit::Move(from.clone(), to.clone())],
+                    format!("mv {from} -> {to}"),
+                )?;
+                self.removed(parent, &src_name)?;
+                self.table.rename(src, newparent, &canonical);
+                inval.entries.push((newparent, canonical));
+            }
+        }
+        Ok(inval)
+    }
+
+    fn move_extra(&mut self, parent: Ino, name: &str, newparent: Ino, newname: &str) {
+        if let Some(e) = self.extras.get_mut(&parent) {
+            e.remove(name);
+        }
+        self.extras
+            .entry(newparent)
+            .or_default()
+            .insert(newname.to_owned());
+    }
+
+    pub fn symlink(&mut self, parent: Ino, name: &str, target: &[u8]) -> Result<Attr> {
+        self.writable(parent)?;
+        if !self.opts.scratch.matches(name) {
+            return Err(FsError::Invalid(
+                "only scratch names can be symlinks".into(),
+            ));
+        }
+        if self.lookup_ino(parent, name).is_ok() {
+            return Err(FsError::Exists);
+        }
+        let ino = self.table.insert(parent, name, Place::Live, false);
+        if let Some(i) = self.table.get_mut(ino) {
+            i.scratch = Some(ScratchFile {
+                data: Vec::new(),
+                link: Some(target.to_vec()),
+            });
+        }
+        self.extras
+            .entry(parent)
+            .or_default()
+            .insert(name.to_owned());
+        self.lookup(parent, name)
+    }
+
+    pub fn readlink(&mut self, ino: Ino) -> Result<Vec<u8>> {
+        self.inode(ino)?
+            .scratch
+            .as_ref()
+            .and_then(|s| s.link.clone())
+            .ok_or(FsError::Invalid("not a symlink".into()))
+    }
+
+    /// chmod, chown, utimensat and truncate.
+    pub fn setattr(&mut self, ino: Ino, set: SetAttr) -> Result<Attr> {
+        let obj = self.resolve(ino)?;
+        self.writable(ino)?;
+        if let Some(size) = set.size {
+            match obj {
+                Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
+                Obj::Scratch => {
+                    if let Some(s) = self.table.get_mut(ino).and_then(|i| i.scratch.as_mut()) {
+                        s.data.resize(size as usize, 0);
+                    }
+                }
+                _ => {
+                    if let Some(o) = self.open.get_mut(&ino).filter(|o| o.handles > 0) {
+                        if o.data.len() as u64 != size {
+                            o.data.resize(size as usize, 0);
+                            o.dirty = true;
+                            o.wrote = true;
+                        }
+                    } else if let Obj::File { blob } = obj {
+                        let mut data = self.store.read_blob(blob)?;
+                        data.resize(size as usize, 0);
+                        let inode = self.inode(ino)?;
+                        let (parent, name) = (inode.parent, inode.name.clone());
+                        let value = codec::parse_file_text(self.store.format(), &data)?;
+                        let path = self.child_path(parent, &name)?;
+                        self.edit(
+                            vec![Edit::Set(path.clone(), value)],
+                            format!("truncate {path}"),
+                        )?;
+                    }
+                }
+            }
+        }
+        if let Some(i) = self.table.get_mut(ino) {
+            let m = &mut i.meta;
+            m.mode = set.mode.map(|m| (m & 0o7777) as u16).or(m.mode);
+            m.uid = set.uid.or(m.uid);
+            m.gid = set.gid.or(m.gid);
+            m.atime = set.atime.or(m.atime);
+            m.mtime = set.mtime.or(m.mtime);
+        }
+        self.getattr(ino)
+    }
+
+    // ----- extended attributes -----
+
+    pub const TYPE_XATTR: &'static str = "user.valfs.type";
+
+    pub fn getxattr(&mut self, ino: Ino, name: &str) -> Result<Vec<u8>> {
+        if name == Self::TYPE_XATTR {
+            return Ok(self.type_name(ino)?.into_bytes());
+        }
+        self.resolve(ino)?;
+        self.table
+            .get(ino)
+            .and_then(|i| i.meta.xattrs.get(name).cloned())
+            .ok_or(FsError::NoAttribute)
+    }
+
+    fn type_name(&mut self, ino: Ino) -> Result<String> {
+        Ok(match self.resolve(ino)? {
+            Obj::HistoryRoot => return Err(FsError::NoAttribute),
+            Obj::Dir { kind, .. } => kind.name().to_owned(),
+            Obj::File { blob } => self.store.read_scalar(blob)?.type_name().to_owned(),
+            Obj::Pending => {
+                let data = self
+                    .open
+                    .get(&ino)
+                    .map(|o| o.data.clone())
+                    .unwrap_or_default();
+                codec::parse_file_text(self.store.format(), &data)?
+                    .type_name()
+                    .to_owned()
+            }
+            Obj::Scratch => return Err(FsError::NoAttribute),
+        })
+    }
+
+    pub fn listxattr(&mut self, ino: Ino) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        if !matches!(self.resolve(ino)?, Obj::Scratch | Obj::HistoryRoot) {
+            out.extend_from_slice(Self::TYPE_XATTR.as_bytes());
+            out.push(0);
+        }
+        if let Some(i) = self.table.get(ino) {
+            for k in i.meta.xattrs.keys() {
+                out.extend_from_slice(k.as_bytes());
+                out.push(0);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn setxattr(&mut self, ino: Ino, name: &str, value: &[u8]) -> Result<()> {
+        self.resolve(ino)?;
+        self.writable(ino)?;
+        if name == Self::TYPE_XATTR {
+            return self.convert(
+                ino,
+                std::str::from_utf8(value)
+                    .map_err(|_| FsError::Invalid("type".into()))?
+                    .trim(),
+            );
+        }
+        if let Some(i) = self.table.get_mut(ino) {
+            i.meta.xattrs.insert(name.to_owned(), value.to_vec());
+        }
+        Ok(())
+    }
+
+    pub fn removexattr(&mut self, ino: Ino, name: &str) -> Result<()> {
+        self.resolve(ino)?;
+        self.writable(ino)?;
+        if name == Self::TYPE_XATTR {
+            return Err(FsError::Invalid("the type cannot be removed".into()));
+        }
+        match self
+            .table
+            .get_mut(ino)
+            .and_then(|i| i.meta.xattrs.remove(name))
+        {
+            Some(_) => Ok(()),
+            None => Err(FsError::NoAttribute),
+        }
+    }
+
+    /// Setting `user.valfs.type`: a scalar becomes a string of its text, or a string
+    /// becomes the scalar its text reads as, when that has the asked type.
+    fn convert(&mut self, ino: Ino, to: &str) -> Result<()> {
+        let current = self.type_name(ino)?;
+        if current == to {
+            return Ok(());
+        }
+        let Obj::File { blob } = self.resolve(ino)? else {
+            return Err(FsError::Invalid(format!(
+                "cannot convert a {current} to {to}"
+            )));
+        };
+        let value = self.store.read_scalar(blob)?;
+        let format = self.store.format();
+        let new = match (&value, to) {
+            (Value::String(s), _) => format.parse(s).ok().filter(|v| v.type_name() == to),
+            (_, "string") => Some(Value::String(format.print(&value)?)),
+            _ => None,
+        }
+        .ok_or_else(|| FsError::Invalid(format!("cannot convert this {current} to {to}")))?;
+        let inode = self.inode(ino)?;
+        let (parent, name) = (inode.parent, inode.name.clone());
+        let path = self.child_path(parent, &name)?;
+        let is_dir = new.is_collection();
+        self.edit(
+            vec![Edit::Set(path.clone(), new)],
+            format!("retype {path} as {to}"),
+        )?;
+        if is_dir {
+            self.table.detach(parent, &name);
+        }
+        Ok(())
+    }
+
+    pub fn statfs(&self) -> (u64, u64) {
+        (self.table.len() as u64, self.next_fh)
+    }
+}
+
+fn src_obj_is_dir(o: Obj) -> bool {
+    matches!(o, Obj::Dir { .. })
+}
+
+/// What setattr was asked to change.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<SystemTime>,
+    pub mtime: Option<SystemTime>,
+}
