@@ -90,13 +90,13 @@ mod tests {
         let oid = Oid::from_str("1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d").unwrap();
         let a = Version {
             commit: oid,
-            time: 1_795_262_400,
+            time: 1_795_255_200,
         }
         .name();
         assert_eq!(a, "2026-11-21T100000Z-1a2b3c4");
         let b = Version {
             commit: oid,
-            time: 1_795_262_400 + 86_400 * 40,
+            time: 1_795_255_200 + 86_400 * 40,
         }
         .name();
         assert!(a < b);
