@@ -43,7 +43,7 @@ pub fn init_logging() {
     let _ = b.try_init();
 }
 
-/// Why a mountpoint cannot be used, if it cannot.
+/// Why a mountpoint cannot be used, if it cannot. A missing mountpoint is created.
 pub fn check_mountpoint(path: &Path) -> Result<(), DaemonError> {
     match std::fs::metadata(path) {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(DaemonError::Setup(format!(
@@ -52,6 +52,12 @@ pub fn check_mountpoint(path: &Path) -> Result<(), DaemonError> {
             path.display(),
             path.display()
         ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::create_dir(path).map_err(|e| {
+            DaemonError::Setup(format!(
+                "{}: cannot create the mountpoint: {e}",
+                path.display()
+            ))
+        }),
         Err(e) => Err(DaemonError::Setup(format!("{}: {e}", path.display()))),
         Ok(m) if !m.is_dir() => Err(DaemonError::Setup(format!(
             "{}: not a directory",
@@ -162,6 +168,10 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     // Follow other writers and commit coalesced edits.
     let fs_watch = fs.clone();
     std::thread::spawn(move || {
+        // Build the .history index now rather than at the first listing.
+        if let Err(e) = fs_watch.lock().refresh_history() {
+            log::warn!("indexing history: {e}");
+        }
         loop {
             std::thread::sleep(Duration::from_millis(200));
             let moved = {

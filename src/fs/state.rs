@@ -506,7 +506,8 @@ impl State {
         }
     }
 
-    fn refresh_history(&mut self) -> Result<()> {
+    /// Brings the `.history` index up to the branch head.
+    pub fn refresh_history(&mut self) -> Result<()> {
         let head = self.store.head_commit()?;
         self.history.refresh(&self.store, head)?;
         Ok(())

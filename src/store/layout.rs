@@ -92,11 +92,6 @@ pub fn parse_index(name: &str) -> Option<usize> {
 }
 
 impl Store {
-    /// Writes a blob.
-    pub(crate) fn write_blob(&self, data: &[u8]) -> Result<Oid> {
-        Ok(self.repo.odb()?.write(ObjectType::Blob, data)?)
-    }
-
     /// A blob's size, without reading it.
     pub fn blob_size(&self, oid: Oid) -> Result<u64> {
         Ok(self.repo.odb()?.read_header(oid)?.0 as u64)
@@ -287,17 +282,24 @@ impl Store {
     /// Writes a value's objects (all of them, or those not yet stored) and returns its node.
     pub fn write_value(&self, value: &Value) -> Result<Node> {
         let odb = self.repo.odb()?;
-        write_with(&odb, self.format, value, 0, &mut |_| {})
+        write_with(
+            &mut |kind, data| Ok(odb.write(kind, data)?),
+            self.format,
+            value,
+            0,
+        )
     }
 }
 
-/// Writes a value through an object database; `progress` is told of every object written.
+/// Where objects go: the object database, or a pack being built.
+pub(crate) type Sink<'a> = dyn FnMut(ObjectType, &[u8]) -> Result<Oid> + 'a;
+
+/// Writes a value's objects into `sink`, children first, and returns its node.
 pub(crate) fn write_with(
-    odb: &git2::Odb<'_>,
+    sink: &mut Sink<'_>,
     format: codec::Format,
     value: &Value,
     depth: usize,
-    progress: &mut dyn FnMut(usize),
 ) -> Result<Node> {
     if depth > MAX_DEPTH {
         return Err(StoreError::Codec(codec::CodecError::TooDeep));
@@ -307,10 +309,7 @@ pub(crate) fn write_with(
     let kind = match value {
         Value::Vector(items) | Value::List(items) => {
             for (i, item) in items.iter().enumerate() {
-                entries.push((
-                    i.to_string(),
-                    write_with(odb, format, item, depth + 1, progress)?,
-                ));
+                entries.push((i.to_string(), write_with(sink, format, item, depth + 1)?));
             }
             if matches!(value, Value::List(_)) {
                 CollKind::List
@@ -322,7 +321,7 @@ pub(crate) fn write_with(
             for item in items {
                 entries.push((
                     name::key_name(format, item),
-                    write_with(odb, format, item, depth + 1, progress)?,
+                    write_with(sink, format, item, depth + 1)?,
                 ));
             }
             CollKind::Set
@@ -334,24 +333,23 @@ pub(crate) fn write_with(
                 if name::is_long_name(&n) {
                     long_keys.push((n.clone(), text));
                 }
-                entries.push((n, write_with(odb, format, v, depth + 1, progress)?));
+                entries.push((n, write_with(sink, format, v, depth + 1)?));
             }
             CollKind::Map
         }
         scalar => {
             let text = codec::scalar_file_text(format, scalar)?;
-            progress(1);
-            return Ok(Node::Leaf(odb.write(ObjectType::Blob, &text)?));
+            return Ok(Node::Leaf(sink(ObjectType::Blob, &text)?));
         }
     };
     long_keys.sort();
-    let marker = odb.write(ObjectType::Blob, marker_text(kind, &long_keys).as_bytes())?;
+    let marker = sink(ObjectType::Blob, marker_text(kind, &long_keys).as_bytes())?;
     entries.push((MARKER.to_owned(), Node::Leaf(marker)));
     check_unique(&mut entries)?;
-    progress(1);
-    Ok(Node::Dir(
-        odb.write(ObjectType::Tree, &tree_bytes(&mut entries))?,
-    ))
+    Ok(Node::Dir(sink(
+        ObjectType::Tree,
+        &tree_bytes(&mut entries),
+    )?))
 }
 
 fn check_unique(entries: &mut [(String, Node)]) -> Result<()> {
