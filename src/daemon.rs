@@ -129,6 +129,7 @@ pub fn mount(args: &MountArgs) -> Result<(), DaemonError> {
 
 fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), DaemonError> {
     let signals = crate::sys::block_signals();
+    crate::sys::limit_git_cache(16 << 20);
     let store = if args.create {
         Store::open_or_init(&args.repo, &args.branch)?
     } else {

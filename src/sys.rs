@@ -120,3 +120,18 @@ pub fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     unsafe { libc::kill(pid, 0) == 0 }
 }
+
+/// Bounds libgit2's object cache (its default is 256 MiB): the mount's memory should follow
+/// what is visited, not how much history was walked.
+pub fn limit_git_cache(bytes: usize) {
+    // SAFETY: sets a global libgit2 option; called once before the mount serves requests.
+    if let Err(e) = unsafe { git2::opts::set_cache_max_size(bytes as libc::ssize_t) } {
+        log::warn!("cannot limit the git object cache: {e}");
+    }
+}
+
+/// Returns freed heap memory to the system (after dropping a large listing).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe { libc::malloc_trim(0) };
+}

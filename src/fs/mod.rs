@@ -438,12 +438,15 @@ impl Filesystem for ValFs {
             drop(st);
             return reply.error(Errno::EBADF);
         };
+        let offset = offset as usize;
         let dots = [(ino.0, ".", true), (ino.0, "..", true)];
-        let all = dots
+        let head = dots.iter().copied().enumerate().skip(offset);
+        let rest = entries
             .iter()
-            .map(|&(i, n, d)| (i, n, d))
-            .chain(entries.iter().map(|l| (l.ino, l.name.as_str(), l.is_dir)));
-        for (i, (child, name, is_dir)) in all.enumerate().skip(offset as usize) {
+            .enumerate()
+            .skip(offset.saturating_sub(2))
+            .map(|(i, l)| (i + 2, (l.ino, l.name.as_str(), l.is_dir)));
+        for (i, (child, name, is_dir)) in head.chain(rest) {
             let kind = if is_dir {
                 FileType::Directory
             } else {

@@ -526,7 +526,13 @@ impl State {
     }
 
     pub fn releasedir(&mut self, fh: u64) {
-        self.dir_handles.remove(&fh);
+        if self
+            .dir_handles
+            .remove(&fh)
+            .is_some_and(|l| l.len() > 10_000)
+        {
+            crate::sys::trim_heap();
+        }
     }
 
     fn list(&mut self, ino: Ino) -> Result<Vec<Listed>> {
