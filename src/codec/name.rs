@@ -173,6 +173,18 @@ fn push_escaped(out: &mut String, text: &str) {
 }
 
 fn long_name(escaped: &str, text: &str) -> String {
+    // The prefix only hints at the key: the collection's marker keeps the whole key on a line
+    // `name<TAB>key`, so a tab or newline in the name would break the marker. Escape control
+    // characters here too.
+    let mut hint = String::with_capacity(escaped.len());
+    for c in escaped.chars() {
+        if c.is_ascii_control() {
+            hint.push_str(&format!("%{:02X}", u32::from(c)));
+        } else {
+            hint.push(c);
+        }
+    }
+    let escaped = hint.as_str();
     let mut cut = LONG_PREFIX;
     while !escaped.is_char_boundary(cut) {
         cut -= 1;
@@ -345,6 +357,18 @@ mod tests {
             name.trim_end_matches(|c: char| c.is_ascii_hexdigit())
                 .ends_with("%2F%~")
         );
+    }
+
+    /// A tab or newline in the first 200 bytes of a long key went into its shortened name and
+    /// broke the marker line that maps the name back to the key: the map became unreadable.
+    #[test]
+    fn long_names_hold_no_control_characters() {
+        for head in ["\t", "\n", "\r\n", "a\tb\nc", "\u{1}\u{7f}"] {
+            let key = format!("{head}{}", "k".repeat(300));
+            let name = escape(&key);
+            assert!(is_long_name(&name), "{name:?}");
+            assert!(!name.chars().any(|c| c.is_control()), "{name:?}");
+        }
     }
 
     #[test]
