@@ -4,8 +4,8 @@ use super::layout::{Node, parse_index};
 use super::{Result, Store, StoreError};
 use crate::codec::name;
 use crate::value::{CollKind, Path, Value};
-use git2::Oid;
 use git2::build::TreeUpdateBuilder;
+use git2::{FileMode, ObjectType, Oid, Repository, Tree};
 
 /// A change to the value, addressed by names as they appear in the mount.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +29,54 @@ impl Edit {
             Edit::Remove(p) => format!("rm {p}"),
             Edit::Move(a, b) => format!("mv {a} -> {b}"),
         }
+    }
+}
+
+/// Tree updates for libgit2's `TreeUpdateBuilder`, which refuses to replace a blob by a tree or
+/// a tree by a blob ("cannot replace 'blob' with 'tree'") and takes one update per path: entries
+/// whose kind changes (a scalar set to a collection, elements of a mixed vector shifting down)
+/// are removed by a first pass.
+#[derive(Default)]
+struct Updates {
+    upserts: Vec<(String, Oid, FileMode)>,
+    removes: Vec<String>,
+}
+
+impl Updates {
+    fn upsert(&mut self, path: String, id: Oid, mode: FileMode) {
+        self.upserts.push((path, id, mode));
+    }
+
+    fn remove(&mut self, path: String) {
+        self.removes.push(path);
+    }
+
+    fn create_updated(&self, repo: &Repository, base: &Tree<'_>) -> Result<Oid, git2::Error> {
+        let mut clear = TreeUpdateBuilder::new();
+        let mut retyped = false;
+        for (path, _, mode) in &self.upserts {
+            if let Ok(old) = base.get_path(std::path::Path::new(path))
+                && (old.kind() == Some(ObjectType::Tree)) != (*mode == FileMode::Tree)
+            {
+                clear.remove(path.as_str());
+                retyped = true;
+            }
+        }
+        let cleared;
+        let base = if retyped {
+            cleared = repo.find_tree(clear.create_updated(repo, base)?)?;
+            &cleared
+        } else {
+            base
+        };
+        let mut b = TreeUpdateBuilder::new();
+        for (path, id, mode) in &self.upserts {
+            b.upsert(path.as_str(), *id, *mode);
+        }
+        for path in &self.removes {
+            b.remove(path.as_str());
+        }
+        b.create_updated(repo, base)
     }
 }
 
@@ -73,7 +121,7 @@ impl Store {
             Edit::Put(path, node) => self.put(root, path, *node),
             Edit::Remove(path) => {
                 let (parent, name) = self.parent_of(root, path)?;
-                let mut b = TreeUpdateBuilder::new();
+                let mut b = Updates::default();
                 self.remove_entry(&mut b, &parent, name, path)?;
                 Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
             }
@@ -121,7 +169,7 @@ impl Store {
             };
         }
         let (parent, name) = self.parent_of(root, path)?;
-        let mut b = TreeUpdateBuilder::new();
+        let mut b = Updates::default();
         self.put_entry(&mut b, &parent, name, node, path)?;
         Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
     }
@@ -132,7 +180,7 @@ impl Store {
 
     fn put_entry(
         &self,
-        b: &mut TreeUpdateBuilder,
+        b: &mut Updates,
         parent: &Parent,
         name: &str,
         node: Node,
@@ -178,7 +226,7 @@ impl Store {
 
     fn remove_entry(
         &self,
-        b: &mut TreeUpdateBuilder,
+        b: &mut Updates,
         parent: &Parent,
         name: &str,
         path: &Path,
@@ -231,7 +279,7 @@ impl Store {
             let after = self.put(root, to, node)?;
             return self.apply_one(after, &Edit::Remove(from.clone()));
         }
-        let mut b = TreeUpdateBuilder::new();
+        let mut b = Updates::default();
         self.put_entry(&mut b, &tp, tname, node, to)?;
         self.remove_entry(&mut b, &fp, fname, from)?;
         Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
@@ -266,7 +314,7 @@ impl Store {
             }
         }
         new.remove(i);
-        let mut b = TreeUpdateBuilder::new();
+        let mut b = Updates::default();
         for (k, n) in new.iter().enumerate() {
             if old.get(k) != Some(n) {
                 b.upsert(parent.child_path(&k.to_string()), n.oid(), n.filemode());
@@ -276,5 +324,58 @@ impl Store {
             b.remove(parent.child_path(&k.to_string()));
         }
         Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Format, json};
+
+    /// libgit2 refused every edit that put a tree where a blob was or a blob where a tree was:
+    /// `valfs set x '[]'` over a scalar, and removing or moving elements of a vector that
+    /// holds both scalars and collections.
+    #[test]
+    fn edits_that_change_an_entry_between_scalar_and_collection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::init(&dir.path().join("r.git"), Format::Json, "main").expect("init");
+        let v = |t: &str| json::parse(t).expect("test JSON");
+        let p = |t: &str| Path::parse(t);
+        let start = v(r#"{"s":1,"m":{"a":1},"v":[1,{"b":2},3,[4]]}"#);
+        let steps = [
+            (
+                Edit::Set(p("s"), v("[]")),
+                r#"{"s":[],"m":{"a":1},"v":[1,{"b":2},3,[4]]}"#,
+            ),
+            (
+                Edit::Set(p("s"), v("2")),
+                r#"{"s":2,"m":{"a":1},"v":[1,{"b":2},3,[4]]}"#,
+            ),
+            (
+                Edit::Set(p("m"), v("null")),
+                r#"{"s":2,"m":null,"v":[1,{"b":2},3,[4]]}"#,
+            ),
+            (
+                Edit::Set(p("v/1"), v("5")),
+                r#"{"s":2,"m":null,"v":[1,5,3,[4]]}"#,
+            ),
+            (Edit::Remove(p("v/0")), r#"{"s":2,"m":null,"v":[5,3,[4]]}"#),
+            (Edit::Remove(p("v/1")), r#"{"s":2,"m":null,"v":[5,[4]]}"#),
+            (
+                Edit::Move(p("v/1"), p("v/0")),
+                r#"{"s":2,"m":null,"v":[[4]]}"#,
+            ),
+            (Edit::Move(p("v"), p("s")), r#"{"s":[[4]],"m":null}"#),
+            (Edit::Move(p("m"), p("s/0")), r#"{"s":[null]}"#),
+        ];
+        let mut root = store.write_value(&start).expect("write").oid();
+        for (edit, after) in steps {
+            root = store
+                .apply_to_tree(root, std::slice::from_ref(&edit))
+                .unwrap_or_else(|e| panic!("{edit:?}: {e}"));
+            let value = store.read_value(Node::Dir(root)).expect("read");
+            assert_eq!(value, v(after), "{edit:?}");
+            assert_eq!(Node::Dir(root), store.write_value(&value).expect("write"));
+        }
     }
 }
