@@ -1,6 +1,6 @@
 //! Edits: each rewrites only the changed entries and their ancestor trees.
 
-use super::layout::{Node, parse_index};
+use super::layout::{MARKER, Node, marker_text, parse_index};
 use super::{Result, Store, StoreError};
 use crate::codec::name;
 use crate::value::{CollKind, Path, Value};
@@ -247,6 +247,19 @@ impl Store {
             b.remove(parent.child_path(&(entries.len() - 1).to_string()));
         } else {
             b.remove(parent.child_path(&child.name));
+            if parent.kind == CollKind::Map && name::is_long_name(&child.name) {
+                // The marker keeps the full keys of long names: drop this one too, so the map
+                // holds no trace of the key and has the tree any other way to its value gives.
+                let mut long: Vec<(String, String)> = self
+                    .read_dir(parent.tree)?
+                    .long_keys
+                    .into_iter()
+                    .filter(|(short, _)| *short != child.name)
+                    .collect();
+                long.sort();
+                let marker = self.write_blob(marker_text(parent.kind, &long).as_bytes())?;
+                b.upsert(parent.child_path(MARKER), marker, FileMode::Blob);
+            }
         }
         Ok(())
     }
@@ -376,6 +389,42 @@ mod tests {
             let value = store.read_value(Node::Dir(root)).expect("read");
             assert_eq!(value, v(after), "{edit:?}");
             assert_eq!(Node::Dir(root), store.write_value(&value).expect("write"));
+        }
+    }
+
+    /// Removing (or renaming away) a key longer than 255 bytes left its full text in the map's
+    /// marker: the key lingered in every later version, and the map's tree differed from the
+    /// one any other way to the same value gives.
+    #[test]
+    fn removing_a_long_key_drops_it_from_the_marker() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::init(&dir.path().join("r.git"), Format::Json, "main").expect("init");
+        let (long, other) = ("k".repeat(300), "o".repeat(300));
+        let value = |keys: &[&str]| {
+            Value::Map(
+                keys.iter()
+                    .map(|k| (Value::string(*k), Value::int(1)))
+                    .collect(),
+            )
+        };
+        let start = store
+            .write_value(&value(&[&long, &other, "a"]))
+            .expect("write");
+        let long_path = Path(vec![name::escape(&long)]);
+        for (edit, keys) in [
+            (Edit::Remove(long_path.clone()), vec![other.as_str(), "a"]),
+            (
+                Edit::Move(long_path, Path::parse("b")),
+                vec![&other, "a", "b"],
+            ),
+        ] {
+            let root = store.apply_to_tree(start.oid(), &[edit]).expect("edit");
+            let fresh = store.write_value(&value(&keys)).expect("write");
+            assert_eq!(Node::Dir(root), fresh);
+            let marker = store.repo().find_tree(root).expect("tree");
+            let marker = marker.get_name(MARKER).expect("marker").id();
+            let text = String::from_utf8(store.read_blob(marker).expect("blob")).expect("utf8");
+            assert!(!text.contains(&long) && text.contains(&other), "{text}");
         }
     }
 }
