@@ -2,7 +2,7 @@
 
 use super::layout::{MARKER, Node, marker_text, parse_index};
 use super::{Result, Store, StoreError};
-use crate::codec::name;
+use crate::codec::{CodecError, MAX_DEPTH, name};
 use crate::value::{CollKind, Path, Value};
 use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, ObjectType, Oid, Repository, Tree};
@@ -80,6 +80,24 @@ impl Updates {
     }
 }
 
+/// How many levels hang below a value: 0 for a scalar or an empty collection.
+fn depth_below(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Vector(items) | Value::List(items) => {
+                stack.extend(items.iter().map(|i| (i, d + 1)))
+            }
+            Value::Set(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Map(m) => stack.extend(m.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// The parent of an edited entry, resolved.
 struct Parent {
     /// Git path of the parent collection ("" for the root).
@@ -114,6 +132,10 @@ impl Store {
                     return Err(StoreError::Invalid(
                         "the root value must be a collection".into(),
                     ));
+                }
+                // Reading the whole value refuses nodes deeper than MAX_DEPTH: do not store one.
+                if path.names().len() + depth_below(value) > MAX_DEPTH {
+                    return Err(StoreError::Codec(CodecError::TooDeep));
                 }
                 let node = self.write_value(value)?;
                 self.put(root, path, node)
@@ -390,6 +412,45 @@ mod tests {
             assert_eq!(value, v(after), "{edit:?}");
             assert_eq!(Node::Dir(root), store.write_value(&value).expect("write"));
         }
+    }
+
+    /// A value set below the root could nest deeper than MAX_DEPTH in all: it was committed, and
+    /// then reading the whole value (`valfs export`) failed.
+    #[test]
+    fn setting_a_value_that_nests_too_deep_is_refused() {
+        // Writing nests one call per level: more than a test thread's stack in a debug build.
+        std::thread::Builder::new()
+            .stack_size(16 << 20)
+            .spawn(too_deep)
+            .expect("thread")
+            .join()
+            .expect("no panic");
+    }
+
+    fn too_deep() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::init(&dir.path().join("r.git"), Format::Json, "main").expect("init");
+        let nested = |levels: usize| {
+            let mut v = Value::int(1);
+            for _ in 0..levels {
+                v = Value::Vector(vec![v]);
+            }
+            v
+        };
+        let head = store.head_commit().expect("head");
+        let a = Edit::Set(Path::parse("a"), Value::Map(Default::default()));
+        let root = store
+            .apply_to_tree(store.commit_root(head).expect("root"), &[a])
+            .expect("set a");
+        // a/b is at depth 2; its deepest leaf at 2 + levels.
+        let too_deep = Edit::Set(Path::parse("a/b"), nested(MAX_DEPTH - 1));
+        assert!(matches!(
+            store.apply_to_tree(root, &[too_deep]),
+            Err(StoreError::Codec(CodecError::TooDeep))
+        ));
+        let deepest = Edit::Set(Path::parse("a/b"), nested(MAX_DEPTH - 2));
+        let root = store.apply_to_tree(root, &[deepest]).expect("at the limit");
+        store.read_value(Node::Dir(root)).expect("readable");
     }
 
     /// Removing (or renaming away) a key longer than 255 bytes left its full text in the map's
