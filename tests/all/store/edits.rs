@@ -1,6 +1,7 @@
 //! Edits: each checks the value after, and that a failing edit leaves the branch alone.
 
 use crate::common::{Repo, kp, v};
+use valfs::codec::{CodecError, MAX_DEPTH};
 use valfs::store::{Edit, StoreError};
 use valfs::value::{Path, Value};
 
@@ -357,4 +358,45 @@ fn every_past_version_stays_readable() {
         assert_eq!(crate::common::value_at(&repo.store, commit), value);
     }
     repo.fsck();
+}
+
+#[test]
+fn remove_and_move_in_a_mixed_vector() {
+    let repo = Repo::new();
+    repo.import(&v(r#"{"v":[1,{"a":1},"s",[2],null,{}]}"#));
+    let after = edit(&repo, rm(&["v", "0"]));
+    assert_eq!(get(&after, &["v"]), v(r#"[{"a":1},"s",[2],null,{}]"#));
+    let after = edit(&repo, mv(&["v", "4"], &["v", "1"]));
+    assert_eq!(get(&after, &["v"]), v(r#"[{"a":1},{},[2],null]"#));
+    let after = edit(&repo, set(&["v", "3"], "[3]"));
+    assert_eq!(get(&after, &["v"]), v(r#"[{"a":1},{},[2],[3]]"#));
+    let after = edit(&repo, set(&["v"], "0"));
+    assert_eq!(after, v(r#"{"v":0}"#));
+    repo.fsck();
+}
+
+/// Regression: a set below the root could nest the value deeper than MAX_DEPTH; it was
+/// committed and the whole value could no longer be read.
+#[test]
+fn a_set_nesting_too_deep_is_refused() {
+    let repo = Repo::new();
+    repo.import(&v(r#"{"a":{"b":{}}}"#));
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let err = repo.apply_fails(set(&["a", "b", "c"], &deep(MAX_DEPTH - 1)));
+    assert!(
+        matches!(err, StoreError::Codec(CodecError::TooDeep)),
+        "{err}"
+    );
+    // One level less fits: the innermost vector then sits at depth 3 + 997 = 1000.
+    let value = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            repo.apply(&[set(&["a", "b", "c"], &deep(MAX_DEPTH - 2))])
+                .unwrap();
+            repo.value()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(matches!(value, Value::Map(_)));
 }
