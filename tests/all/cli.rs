@@ -350,6 +350,42 @@ fn the_default_store_is_created_on_first_use() {
     fsck(&default);
 }
 
+/// Regression: processes using the default store for the first time at once raced to create it
+/// (most failed on git's lock files, or found it without a commit yet).
+#[test]
+fn the_default_store_is_created_once_by_racing_processes() {
+    for _ in 0..5 {
+        let env = Env::new();
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                env.bare_command()
+                    .args(["set", &format!("k{i}"), "1"])
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let store = env.xdg().join("valfs");
+        assert_eq!(
+            git(&store.join("default.git"), &["rev-list", "--count", "main"]),
+            "5\n"
+        );
+        let left: Vec<_> = std::fs::read_dir(&store)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["default.git"], "scratch directories left behind");
+    }
+}
+
 #[test]
 fn errors_are_one_line_and_change_nothing() {
     let env = Env::init();
