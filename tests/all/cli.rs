@@ -286,6 +286,32 @@ fn log_diff_revert() {
     fsck(&env.repo());
 }
 
+/// Regression: `HEAD` was replaced by the branch in any revision starting with it, so a tag or
+/// branch called `HEADLINE` or `HEADS` was an unknown revision.
+#[test]
+fn revisions_starting_with_head_are_not_head() {
+    let env = Env::init();
+    env.ok(&["set", "a", "1"]);
+    env.ok(&["set", "a", "2"]);
+    env.git(&["tag", "HEADLINE", "main~1"]);
+    env.git(&["branch", "HEADS", "main~2"]);
+    for (rev, value) in [
+        ("HEADLINE", "{\"a\":1}"),
+        ("HEADS", "{}"),
+        ("HEAD", "{\"a\":2}"),
+        ("HEAD~1", "{\"a\":1}"),
+        ("HEAD^", "{\"a\":1}"),
+        ("HEAD@{2}", "{}"),
+        ("main~2", "{}"),
+    ] {
+        assert_eq!(
+            env.ok(&["export", "--at", rev]),
+            format!("{value}\n"),
+            "{rev}"
+        );
+    }
+}
+
 #[test]
 fn global_options_go_anywhere() {
     let env = Env::new();
