@@ -254,8 +254,8 @@ mod time_tests {
     fn civil_dates() {
         assert_eq!(super::civil_from_unix(0), (1970, 1, 1, 0, 0, 0));
         assert_eq!(
-            super::civil_from_unix(1_795_255_200),
-            (2026, 11, 21, 10, 0, 0)
+            super::civil_from_unix(1_795_262_400),
+            (2026, 11, 21, 12, 0, 0)
         );
         assert_eq!(super::civil_from_unix(951_782_400), (2000, 2, 29, 0, 0, 0));
     }

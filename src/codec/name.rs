@@ -10,7 +10,7 @@
 //! | empty | `%` |
 //! | `.` / `..` | `%2E` / `%2E%2E` |
 //! | starting with `.git` (any case), `.valfs`, or exactly `.history` | leading `.` as `%2E` |
-//! | `git~1` (any case) | first letter as `%67` or `%47` |
+//! | an NTFS short name of `.git`, `.gitmodules` or `.gitattributes` (`git~1`, `git~1.`, `gitmod~1`, `gi7eba~2`, …, any case) | first letter as `%67` or `%47` |
 //! | longer than 255 bytes after escaping | first 200 bytes, then `%~` and 16 hex digits of a hash |
 //!
 //! Long names cannot be reversed from the name alone: the store keeps their full keys in the
@@ -90,7 +90,7 @@ pub fn escape(text: &str) -> String {
     if needs_dot_escape(text) {
         out.push_str("%2E");
         push_escaped(&mut out, &text[1..]);
-    } else if text.eq_ignore_ascii_case("git~1") {
+    } else if is_ntfs_git_name(text) {
         out.push_str(&format!("%{:02X}", text.as_bytes()[0]));
         push_escaped(&mut out, &text[1..]);
     } else {
@@ -100,6 +100,65 @@ pub fn escape(text: &str) -> String {
         return long_name(&out, text);
     }
     out
+}
+
+/// Whether NTFS could take a name for `.git`, `.gitmodules` or `.gitattributes` through an 8.3
+/// short name, by the rules of git's `is_ntfs_dotgit` and `is_ntfs_dot_generic`: `git~1`,
+/// `gitmod~1`..`gitmod~4`, `gi7eba~N` (and `gitatt~`, `gi7d29~` for `.gitattributes`), each
+/// optionally followed by dots and spaces, then the end or a `:stream`. `git fsck` refuses the
+/// first kind (hasDotgit) and checks the others' blobs as those files.
+fn is_ntfs_git_name(text: &str) -> bool {
+    let b = text.as_bytes();
+    let dotgit =
+        b.len() >= 5 && b[..5].eq_ignore_ascii_case(b"git~1") && ntfs_trailer(&b[5..], true);
+    dotgit || ntfs_short_name(b, b"gitmod", b"gi7eba") || ntfs_short_name(b, b"gitatt", b"gi7d29")
+}
+
+/// Only dots and spaces up to the end, a `:` (and, for `.git`, a backslash).
+fn ntfs_trailer(rest: &[u8], backslash_ends: bool) -> bool {
+    for &c in rest {
+        match c {
+            b'.' | b' ' => {}
+            b':' => return true,
+            b'\\' if backslash_ends => return true,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `prefix~1`..`prefix~4`, or the fall-back short name: up to six letters of `hashed` then
+/// `~` and a number, eight characters in all.
+fn ntfs_short_name(b: &[u8], prefix: &[u8], hashed: &[u8]) -> bool {
+    if b.len() >= 8
+        && b[..6].eq_ignore_ascii_case(prefix)
+        && b[6] == b'~'
+        && (b'1'..=b'4').contains(&b[7])
+    {
+        return ntfs_trailer(&b[8..], false);
+    }
+    let mut i = 0;
+    let mut saw_tilde = false;
+    while i < 8 {
+        let Some(&c) = b.get(i) else {
+            return false;
+        };
+        if saw_tilde {
+            if !c.is_ascii_digit() {
+                return false;
+            }
+        } else if c == b'~' {
+            i += 1;
+            if !matches!(b.get(i), Some(b'1'..=b'9')) {
+                return false;
+            }
+            saw_tilde = true;
+        } else if i >= 6 || c.to_ascii_lowercase() != hashed[i] {
+            return false;
+        }
+        i += 1;
+    }
+    ntfs_trailer(&b[i..], false)
 }
 
 fn push_escaped(out: &mut String, text: &str) {
@@ -114,6 +173,18 @@ fn push_escaped(out: &mut String, text: &str) {
 }
 
 fn long_name(escaped: &str, text: &str) -> String {
+    // The prefix only hints at the key: the collection's marker keeps the whole key on a line
+    // `name<TAB>key`, so a tab or newline in the name would break the marker. Escape control
+    // characters here too.
+    let mut hint = String::with_capacity(escaped.len());
+    for c in escaped.chars() {
+        if c.is_ascii_control() {
+            hint.push_str(&format!("%{:02X}", u32::from(c)));
+        } else {
+            hint.push(c);
+        }
+    }
+    let escaped = hint.as_str();
     let mut cut = LONG_PREFIX;
     while !escaped.is_char_boundary(cut) {
         cut -= 1;
@@ -231,6 +302,40 @@ mod tests {
         }
     }
 
+    /// `git fsck --strict` refused `git~1.` (hasDotgit) and parsed `gitmod~1`, `gitatt~1` and
+    /// their hashed short names as `.gitmodules`/`.gitattributes`: only `git~1` was escaped.
+    #[test]
+    fn ntfs_short_names_of_git_files_are_escaped() {
+        for (text, name) in [
+            ("git~1.", "%67it~1."),
+            ("GIT~1 .", "%47IT~1 ."),
+            ("git~1:stream", "%67it~1:stream"),
+            ("git~1\\x", "%67it~1\\x"),
+            ("gitmod~1", "%67itmod~1"),
+            ("GITMOD~4..", "%47ITMOD~4.."),
+            ("gitmod~2:x", "%67itmod~2:x"),
+            ("gi7eba~1", "%67i7eba~1"),
+            ("gi7e~123", "%67i7e~123"),
+            ("gitatt~1", "%67itatt~1"),
+            ("gi7d29~9", "%67i7d29~9"),
+        ] {
+            assert_eq!(escape(text), name, "{text:?}");
+            round(text);
+        }
+        for plain in [
+            "git~1abc",
+            "git~2",
+            "gitmod~5",
+            "gitmod~1x",
+            "gi7eba~0",
+            "gi7eba~12",
+            "gi7eba",
+            "g~",
+        ] {
+            assert_eq!(escape(plain), plain);
+        }
+    }
+
     #[test]
     fn hfs_ignorable_dotgit_is_escaped() {
         assert!(escape(".g\u{200c}it").starts_with("%2E"));
@@ -252,6 +357,18 @@ mod tests {
             name.trim_end_matches(|c: char| c.is_ascii_hexdigit())
                 .ends_with("%2F%~")
         );
+    }
+
+    /// A tab or newline in the first 200 bytes of a long key went into its shortened name and
+    /// broke the marker line that maps the name back to the key: the map became unreadable.
+    #[test]
+    fn long_names_hold_no_control_characters() {
+        for head in ["\t", "\n", "\r\n", "a\tb\nc", "\u{1}\u{7f}"] {
+            let key = format!("{head}{}", "k".repeat(300));
+            let name = escape(&key);
+            assert!(is_long_name(&name), "{name:?}");
+            assert!(!name.chars().any(|c| c.is_control()), "{name:?}");
+        }
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Edits: each rewrites only the changed entries and their ancestor trees.
 
-use super::layout::{Node, parse_index};
+use super::layout::{MARKER, Node, marker_text, parse_index};
 use super::{Result, Store, StoreError};
-use crate::codec::name;
+use crate::codec::{CodecError, MAX_DEPTH, name};
 use crate::value::{CollKind, Path, Value};
-use git2::Oid;
 use git2::build::TreeUpdateBuilder;
+use git2::{FileMode, ObjectType, Oid, Repository, Tree};
 
 /// A change to the value, addressed by names as they appear in the mount.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +30,72 @@ impl Edit {
             Edit::Move(a, b) => format!("mv {a} -> {b}"),
         }
     }
+}
+
+/// Tree updates for libgit2's `TreeUpdateBuilder`, which refuses to replace a blob by a tree or
+/// a tree by a blob ("cannot replace 'blob' with 'tree'") and takes one update per path: entries
+/// whose kind changes (a scalar set to a collection, elements of a mixed vector shifting down)
+/// are removed by a first pass.
+#[derive(Default)]
+struct Updates {
+    upserts: Vec<(String, Oid, FileMode)>,
+    removes: Vec<String>,
+}
+
+impl Updates {
+    fn upsert(&mut self, path: String, id: Oid, mode: FileMode) {
+        self.upserts.push((path, id, mode));
+    }
+
+    fn remove(&mut self, path: String) {
+        self.removes.push(path);
+    }
+
+    fn create_updated(&self, repo: &Repository, base: &Tree<'_>) -> Result<Oid, git2::Error> {
+        let mut clear = TreeUpdateBuilder::new();
+        let mut retyped = false;
+        for (path, _, mode) in &self.upserts {
+            if let Ok(old) = base.get_path(std::path::Path::new(path))
+                && (old.kind() == Some(ObjectType::Tree)) != (*mode == FileMode::Tree)
+            {
+                clear.remove(path.as_str());
+                retyped = true;
+            }
+        }
+        let cleared;
+        let base = if retyped {
+            cleared = repo.find_tree(clear.create_updated(repo, base)?)?;
+            &cleared
+        } else {
+            base
+        };
+        let mut b = TreeUpdateBuilder::new();
+        for (path, id, mode) in &self.upserts {
+            b.upsert(path.as_str(), *id, *mode);
+        }
+        for path in &self.removes {
+            b.remove(path.as_str());
+        }
+        b.create_updated(repo, base)
+    }
+}
+
+/// How many levels hang below a value: 0 for a scalar or an empty collection.
+fn depth_below(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Vector(items) | Value::List(items) => {
+                stack.extend(items.iter().map(|i| (i, d + 1)))
+            }
+            Value::Set(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Map(m) => stack.extend(m.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The parent of an edited entry, resolved.
@@ -67,13 +133,17 @@ impl Store {
                         "the root value must be a collection".into(),
                     ));
                 }
+                // Reading the whole value refuses nodes deeper than MAX_DEPTH: do not store one.
+                if path.names().len() + depth_below(value) > MAX_DEPTH {
+                    return Err(StoreError::Codec(CodecError::TooDeep));
+                }
                 let node = self.write_value(value)?;
                 self.put(root, path, node)
             }
             Edit::Put(path, node) => self.put(root, path, *node),
             Edit::Remove(path) => {
                 let (parent, name) = self.parent_of(root, path)?;
-                let mut b = TreeUpdateBuilder::new();
+                let mut b = Updates::default();
                 self.remove_entry(&mut b, &parent, name, path)?;
                 Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
             }
@@ -121,17 +191,7 @@ impl Store {
             };
         }
         let (parent, name) = self.parent_of(root, path)?;
-        if let Some(old) = self.lookup(parent.tree, parent.kind, name)?
-            && old.node.is_dir() != node.is_dir()
-            && parent.kind != CollKind::Set
-        {
-            // git cannot turn a blob into a tree in one update: remove it first.
-            let mut b = TreeUpdateBuilder::new();
-            b.remove(parent.child_path(&old.name));
-            let without = b.create_updated(&self.repo, &self.repo.find_tree(root)?)?;
-            return self.put(without, path, node);
-        }
-        let mut b = TreeUpdateBuilder::new();
+        let mut b = Updates::default();
         self.put_entry(&mut b, &parent, name, node, path)?;
         Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
     }
@@ -142,7 +202,7 @@ impl Store {
 
     fn put_entry(
         &self,
-        b: &mut TreeUpdateBuilder,
+        b: &mut Updates,
         parent: &Parent,
         name: &str,
         node: Node,
@@ -188,7 +248,7 @@ impl Store {
 
     fn remove_entry(
         &self,
-        b: &mut TreeUpdateBuilder,
+        b: &mut Updates,
         parent: &Parent,
         name: &str,
         path: &Path,
@@ -209,6 +269,19 @@ impl Store {
             b.remove(parent.child_path(&(entries.len() - 1).to_string()));
         } else {
             b.remove(parent.child_path(&child.name));
+            if parent.kind == CollKind::Map && name::is_long_name(&child.name) {
+                // The marker keeps the full keys of long names: drop this one too, so the map
+                // holds no trace of the key and has the tree any other way to its value gives.
+                let mut long: Vec<(String, String)> = self
+                    .read_dir(parent.tree)?
+                    .long_keys
+                    .into_iter()
+                    .filter(|(short, _)| *short != child.name)
+                    .collect();
+                long.sort();
+                let marker = self.write_blob(marker_text(parent.kind, &long).as_bytes())?;
+                b.upsert(parent.child_path(MARKER), marker, FileMode::Blob);
+            }
         }
         Ok(())
     }
@@ -241,7 +314,7 @@ impl Store {
             let after = self.put(root, to, node)?;
             return self.apply_one(after, &Edit::Remove(from.clone()));
         }
-        let mut b = TreeUpdateBuilder::new();
+        let mut b = Updates::default();
         self.put_entry(&mut b, &tp, tname, node, to)?;
         self.remove_entry(&mut b, &fp, fname, from)?;
         Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
@@ -276,7 +349,7 @@ impl Store {
             }
         }
         new.remove(i);
-        let mut b = TreeUpdateBuilder::new();
+        let mut b = Updates::default();
         for (k, n) in new.iter().enumerate() {
             if old.get(k) != Some(n) {
                 b.upsert(parent.child_path(&k.to_string()), n.oid(), n.filemode());
@@ -286,5 +359,133 @@ impl Store {
             b.remove(parent.child_path(&k.to_string()));
         }
         Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Format, json};
+
+    /// libgit2 refused every edit that put a tree where a blob was or a blob where a tree was:
+    /// `valfs set x '[]'` over a scalar, and removing or moving elements of a vector that
+    /// holds both scalars and collections.
+    #[test]
+    fn edits_that_change_an_entry_between_scalar_and_collection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::init(&dir.path().join("r.git"), Format::Json, "main").expect("init");
+        let v = |t: &str| json::parse(t).expect("test JSON");
+        let p = |t: &str| Path::parse(t);
+        let start = v(r#"{"s":1,"m":{"a":1},"v":[1,{"b":2},3,[4]]}"#);
+        let steps = [
+            (
+                Edit::Set(p("s"), v("[]")),
+                r#"{"s":[],"m":{"a":1},"v":[1,{"b":2},3,[4]]}"#,
+            ),
+            (
+                Edit::Set(p("s"), v("2")),
+                r#"{"s":2,"m":{"a":1},"v":[1,{"b":2},3,[4]]}"#,
+            ),
+            (
+                Edit::Set(p("m"), v("null")),
+                r#"{"s":2,"m":null,"v":[1,{"b":2},3,[4]]}"#,
+            ),
+            (
+                Edit::Set(p("v/1"), v("5")),
+                r#"{"s":2,"m":null,"v":[1,5,3,[4]]}"#,
+            ),
+            (Edit::Remove(p("v/0")), r#"{"s":2,"m":null,"v":[5,3,[4]]}"#),
+            (Edit::Remove(p("v/1")), r#"{"s":2,"m":null,"v":[5,[4]]}"#),
+            (
+                Edit::Move(p("v/1"), p("v/0")),
+                r#"{"s":2,"m":null,"v":[[4]]}"#,
+            ),
+            (Edit::Move(p("v"), p("s")), r#"{"s":[[4]],"m":null}"#),
+            (Edit::Move(p("m"), p("s/0")), r#"{"s":[null]}"#),
+        ];
+        let mut root = store.write_value(&start).expect("write").oid();
+        for (edit, after) in steps {
+            root = store
+                .apply_to_tree(root, std::slice::from_ref(&edit))
+                .unwrap_or_else(|e| panic!("{edit:?}: {e}"));
+            let value = store.read_value(Node::Dir(root)).expect("read");
+            assert_eq!(value, v(after), "{edit:?}");
+            assert_eq!(Node::Dir(root), store.write_value(&value).expect("write"));
+        }
+    }
+
+    /// A value set below the root could nest deeper than MAX_DEPTH in all: it was committed, and
+    /// then reading the whole value (`valfs export`) failed.
+    #[test]
+    fn setting_a_value_that_nests_too_deep_is_refused() {
+        // Writing nests one call per level: more than a test thread's stack in a debug build.
+        std::thread::Builder::new()
+            .stack_size(16 << 20)
+            .spawn(too_deep)
+            .expect("thread")
+            .join()
+            .expect("no panic");
+    }
+
+    fn too_deep() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::init(&dir.path().join("r.git"), Format::Json, "main").expect("init");
+        let nested = |levels: usize| {
+            let mut v = Value::int(1);
+            for _ in 0..levels {
+                v = Value::Vector(vec![v]);
+            }
+            v
+        };
+        let head = store.head_commit().expect("head");
+        let a = Edit::Set(Path::parse("a"), Value::Map(Default::default()));
+        let root = store
+            .apply_to_tree(store.commit_root(head).expect("root"), &[a])
+            .expect("set a");
+        // a/b is at depth 2; its deepest leaf at 2 + levels.
+        let too_deep = Edit::Set(Path::parse("a/b"), nested(MAX_DEPTH - 1));
+        assert!(matches!(
+            store.apply_to_tree(root, &[too_deep]),
+            Err(StoreError::Codec(CodecError::TooDeep))
+        ));
+        let deepest = Edit::Set(Path::parse("a/b"), nested(MAX_DEPTH - 2));
+        let root = store.apply_to_tree(root, &[deepest]).expect("at the limit");
+        store.read_value(Node::Dir(root)).expect("readable");
+    }
+
+    /// Removing (or renaming away) a key longer than 255 bytes left its full text in the map's
+    /// marker: the key lingered in every later version, and the map's tree differed from the
+    /// one any other way to the same value gives.
+    #[test]
+    fn removing_a_long_key_drops_it_from_the_marker() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::init(&dir.path().join("r.git"), Format::Json, "main").expect("init");
+        let (long, other) = ("k".repeat(300), "o".repeat(300));
+        let value = |keys: &[&str]| {
+            Value::Map(
+                keys.iter()
+                    .map(|k| (Value::string(*k), Value::int(1)))
+                    .collect(),
+            )
+        };
+        let start = store
+            .write_value(&value(&[&long, &other, "a"]))
+            .expect("write");
+        let long_path = Path(vec![name::escape(&long)]);
+        for (edit, keys) in [
+            (Edit::Remove(long_path.clone()), vec![other.as_str(), "a"]),
+            (
+                Edit::Move(long_path, Path::parse("b")),
+                vec![&other, "a", "b"],
+            ),
+        ] {
+            let root = store.apply_to_tree(start.oid(), &[edit]).expect("edit");
+            let fresh = store.write_value(&value(&keys)).expect("write");
+            assert_eq!(Node::Dir(root), fresh);
+            let marker = store.repo().find_tree(root).expect("tree");
+            let marker = marker.get_name(MARKER).expect("marker").id();
+            let text = String::from_utf8(store.read_blob(marker).expect("blob")).expect("utf8");
+            assert!(!text.contains(&long) && text.contains(&other), "{text}");
+        }
     }
 }

@@ -26,9 +26,12 @@ pub struct Change {
 impl Store {
     /// Resolves git revision syntax to a commit. `HEAD` means this store's branch.
     pub fn resolve(&self, rev: &str) -> Result<Oid> {
+        // Only HEAD itself, not a branch or tag whose name starts with HEAD (`HEADLINE`).
         let spec = match rev.strip_prefix("HEAD") {
-            Some(rest) => format!("refs/heads/{}{rest}", self.branch),
-            None => rev.to_owned(),
+            Some(rest) if rest.is_empty() || rest.starts_with(['~', '^', '@', ':']) => {
+                format!("refs/heads/{}{rest}", self.branch)
+            }
+            _ => rev.to_owned(),
         };
         let unknown = || StoreError::UnknownRevision(rev.to_owned());
         let obj = self.repo.revparse_single(&spec).map_err(|_| unknown())?;

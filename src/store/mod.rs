@@ -112,12 +112,31 @@ impl Store {
     }
 
     /// Opens the store, creating it (as JSON) when nothing is there yet.
+    ///
+    /// Several processes may do this at once on first use: the store is built in a scratch
+    /// directory beside `path` and renamed into place, so the others see either nothing or a
+    /// complete store, and whoever loses the race opens the winner's.
     pub fn open_or_init(path: &FsPath, branch: &str) -> Result<Store> {
-        if path.join("HEAD").exists() || path.join(".git").exists() {
-            Store::open(path, branch)
-        } else {
-            Store::init(path, Format::Json, branch)
+        let exists = |p: &FsPath| p.join("HEAD").exists() || p.join(".git").exists();
+        if !exists(path) {
+            static SCRATCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let scratch = path.with_file_name(format!(
+                ".{name}.{}-{}.tmp",
+                std::process::id(),
+                SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            let built = Store::init(&scratch, Format::Json, branch)
+                .map(drop)
+                .and_then(|()| Ok(std::fs::rename(&scratch, path)?));
+            if built.is_err() {
+                let _ = std::fs::remove_dir_all(&scratch);
+                if !exists(path) {
+                    built?;
+                }
+            }
         }
+        Store::open(path, branch)
     }
 
     fn from_repo(repo: Repository, path: &FsPath, branch: &str) -> Result<Store> {
