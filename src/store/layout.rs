@@ -92,6 +92,11 @@ pub fn parse_index(name: &str) -> Option<usize> {
 }
 
 impl Store {
+    /// Writes a blob.
+    pub(crate) fn write_blob(&self, data: &[u8]) -> Result<Oid> {
+        Ok(self.repo.odb()?.write(ObjectType::Blob, data)?)
+    }
+
     /// A blob's size, without reading it.
     pub fn blob_size(&self, oid: Oid) -> Result<u64> {
         Ok(self.repo.odb()?.read_header(oid)?.0 as u64)
