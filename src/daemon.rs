@@ -128,6 +128,7 @@ pub fn mount(args: &MountArgs) -> Result<(), DaemonError> {
 }
 
 fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), DaemonError> {
+    crate::sys::big_thread_stacks();
     let signals = crate::sys::block_signals();
     crate::sys::limit_git_cache(16 << 20);
     let store = if args.create {

@@ -135,3 +135,12 @@ pub fn trim_heap() {
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
 }
+
+/// Gives threads started from now on (fuser's workers) big stacks: deep values are walked
+/// recursively, and a stack overflow would take the whole mount down.
+pub fn big_thread_stacks() {
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        // SAFETY: called by the daemon before it starts any thread.
+        unsafe { std::env::set_var("RUST_MIN_STACK", (32usize << 20).to_string()) };
+    }
+}
