@@ -48,8 +48,6 @@ pub struct Inode {
     pub nlookup: u64,
     pub scratch: Option<ScratchFile>,
     pub meta: Meta,
-    /// The stored object last seen at this path and when it was first seen (the mtime).
-    pub seen: Option<(Oid, SystemTime)>,
 }
 
 /// Inodes by number and by (parent, name).
@@ -105,7 +103,6 @@ impl Table {
                 nlookup: 0,
                 scratch: None,
                 meta: Meta::default(),
-                seen: None,
             },
         );
         self.names.insert((parent, name.to_owned()), ino);

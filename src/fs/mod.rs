@@ -169,8 +169,14 @@ impl Filesystem for ValFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let r = name_str(name).and_then(|n| self.run("lookup", |s| s.lookup(parent.0, n)));
-        match r {
+        let Ok(n) = name_str(name) else {
+            return reply.error(Errno::ENOENT);
+        };
+        match self.run("lookup", |s| s.lookup(parent.0, n)) {
+            // A revision like .history/HEAD~1 names another version after the next commit.
+            Ok(a) if parent.0 == HISTORY && !state::is_version_name(n) => {
+                reply.entry_with_ttls(ttl(&a), &Duration::ZERO, &file_attr(&a), Generation(0))
+            }
             Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
             Err(e) => reply.error(e),
         }

@@ -115,6 +115,8 @@ pub struct State {
     /// removal pending until the save completes; value = the scratch inode.
     hidden: HashMap<(Ino, String), Ino>,
     kinds: HashMap<Oid, CollKind>,
+    /// The object last seen at each visited path, and its mtime.
+    seen: HashMap<String, (Oid, SystemTime)>,
     history: HistoryIndex,
     started: SystemTime,
 }
@@ -147,6 +149,7 @@ impl State {
             extras: HashMap::new(),
             hidden: HashMap::new(),
             kinds: HashMap::new(),
+            seen: HashMap::new(),
             history: HistoryIndex::default(),
             started: SystemTime::now(),
         })
@@ -333,26 +336,28 @@ impl State {
 
     // ----- attributes -----
 
+    /// A path's mtime: when this mount first saw it, or saw its content change. Kept by path,
+    /// so an inode the kernel forgot and looks up again keeps its time.
     fn times_for(&mut self, ino: Ino, oid: Option<Oid>) -> SystemTime {
         let commit_time = self.commit_time(self.base);
-        let Some(inode) = self.table.get_mut(ino) else {
-            return commit_time;
-        };
-        if let Some(t) = inode.meta.mtime {
+        if let Some(t) = self.table.get(ino).and_then(|i| i.meta.mtime) {
             return t;
         }
-        match (oid, inode.seen) {
-            (Some(o), Some((seen, t))) if seen == o => t,
-            (Some(o), Some(_)) => {
+        let (Some(oid), Ok(path)) = (oid, self.store_path(ino)) else {
+            return commit_time;
+        };
+        let key = path.to_string();
+        match self.seen.get(&key) {
+            Some(&(seen, t)) if seen == oid => t,
+            Some(_) => {
                 let now = SystemTime::now();
-                inode.seen = Some((o, now));
+                self.seen.insert(key, (oid, now));
                 now
             }
-            (Some(o), None) => {
-                inode.seen = Some((o, commit_time));
+            None => {
+                self.seen.insert(key, (oid, commit_time));
                 commit_time
             }
-            (None, _) => commit_time,
         }
     }
 
@@ -449,7 +454,12 @@ impl State {
             return Ok(HISTORY);
         }
         if parent == HISTORY {
-            if let Some(ino) = self.table.find(HISTORY, name) {
+            // Listed names and hashes always mean the same commit; revisions such as HEAD~1
+            // move with the branch, so they are resolved again at every lookup.
+            let fixed = is_version_name(name);
+            if let Some(ino) = self.table.find(HISTORY, name)
+                && fixed
+            {
                 return Ok(ino);
             }
             self.refresh_history()?;
@@ -457,6 +467,14 @@ impl State {
                 .history
                 .resolve(&self.store, name)
                 .ok_or(FsError::NotFound)?;
+            if let Some(ino) = self.table.find(HISTORY, name)
+                && self
+                    .table
+                    .get(ino)
+                    .is_some_and(|i| i.place == Place::Version(commit))
+            {
+                return Ok(ino);
+            }
             return Ok(self
                 .table
                 .insert(HISTORY, name, Place::Version(commit), true));
@@ -1386,6 +1404,9 @@ impl State {
     pub fn setxattr(&mut self, ino: Ino, name: &str, value: &[u8]) -> Result<()> {
         self.resolve(ino)?;
         self.writable(ino)?;
+        if name.starts_with("system.") {
+            return Err(FsError::NotSupported);
+        }
         if name == Self::TYPE_XATTR {
             return self.convert(
                 ino,
@@ -1457,6 +1478,13 @@ impl State {
 
 fn src_obj_is_dir(o: Obj) -> bool {
     matches!(o, Obj::Dir { .. })
+}
+
+/// Whether a name under `.history` always names the same commit: a listed
+/// `YYYY-MM-DDTHHMMSSZ-<hash>` name or a hash (not a revision like `HEAD~1`).
+pub fn is_version_name(name: &str) -> bool {
+    let hash = name.rsplit_once('-').map_or(name, |(_, h)| h);
+    hash.len() >= 7 && hash.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What setattr was asked to change.
