@@ -1,7 +1,8 @@
 //! All integration tests in one binary (one link on 2 cores): the store through the library,
-//! and the `valfs` command line.
+//! the `valfs` command line, and real mounts exercised with real tools.
 #![allow(clippy::unwrap_used)]
 
 mod cli;
 mod common;
+mod mount;
 mod store;
