@@ -1157,7 +1157,6 @@ fn mtime_changes_only_with_the_file() {
 // ----- bugs: these fail today -----
 
 #[test]
-#[ignore = "bug: .history/HEAD (and HEAD~N) is resolved once and cached for 24 h; it does not follow new commits"]
 fn history_head_follows_new_commits() {
     let m = Mount::new(DOC);
     assert_eq!(m.cat(".history/HEAD/age"), "41\n");
@@ -1171,7 +1170,6 @@ fn history_head_follows_new_commits() {
 }
 
 #[test]
-#[ignore = "bug: after the kernel forgets an inode, an unchanged file's mtime becomes the head commit's time"]
 fn mtime_survives_the_kernel_forgetting_the_inode() {
     let m = Mount::new(DOC);
     let stamp = |p: &str| m.sh_ok(&format!("stat -c %y {p}"));
@@ -1203,7 +1201,6 @@ fn mv_from_another_filesystem_onto_a_key_is_one_commit() {
 }
 
 #[test]
-#[ignore = "bug: cp -p / mv keep the mode via setxattr(system.posix_acl_access), which is stored but never changes the mode"]
 fn cp_p_preserves_the_mode() {
     let m = Mount::new(DOC);
     m.sh_ok(r#"printf '"p"\n' > "$OUT/p" && chmod 640 "$OUT/p" && cp -p "$OUT/p" copied"#);
