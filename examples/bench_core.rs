@@ -46,6 +46,21 @@ fn cube(n: usize) -> Value {
     Value::Map(top)
 }
 
+/// 10 maps of 100 scalars: 1e3 scalars in trees as wide as those of `cube(100)`.
+fn wide_1e3() -> Value {
+    let mut id = 1_000_000;
+    let mut top = BTreeMap::new();
+    for i in 0..10 {
+        let mut leaves = BTreeMap::new();
+        for k in 0..100 {
+            id += 1;
+            leaves.insert(key(k, 2), Value::Integer(id.to_string()));
+        }
+        top.insert(key(i, 2), Value::Map(leaves));
+    }
+    Value::Map(top)
+}
+
 fn flat_map() -> Value {
     Value::Map(
         (0..1000)
@@ -58,7 +73,7 @@ fn flat_vector() -> Value {
     Value::Vector((0..1000).map(|i| Value::int(i as i64)).collect())
 }
 
-const SHAPES: [Shape; 4] = [
+const SHAPES: [Shape; 5] = [
     Shape {
         name: "nested 10x10x10",
         scalars: 1_000,
@@ -70,6 +85,12 @@ const SHAPES: [Shape; 4] = [
         scalars: 1_000_000,
         value: || cube(100),
         leaf: "k01/k02/k03",
+    },
+    Shape {
+        name: "nested 10x100 (100-key maps)",
+        scalars: 1_000,
+        value: wide_1e3,
+        leaf: "k01/k23",
     },
     Shape {
         name: "flat map",
@@ -240,5 +261,14 @@ fn main() {
         ratio(big.lib_get, small.lib_get),
         ratio(big.cli_set, small.cli_set),
         ratio(big.cli_get, small.cli_get)
+    );
+    let wide = rows[2];
+    println!(
+        "| **1e6 / 1e3, both in 100-key maps** | 1000x | {} | {} | {} | {} | {} |",
+        ratio(big.import, wide.import),
+        ratio(big.lib_set, wide.lib_set),
+        ratio(big.lib_get, wide.lib_get),
+        ratio(big.cli_set, wide.cli_set),
+        ratio(big.cli_get, wide.cli_get)
     );
 }
