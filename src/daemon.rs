@@ -109,12 +109,19 @@ fn registry_file(mountpoint: &Path) -> PathBuf {
     )
 }
 
+/// Where a `--daemon` mount logs.
+pub fn log_file(mountpoint: &Path) -> PathBuf {
+    let mut p = registry_file(mountpoint).into_os_string();
+    p.push(".log");
+    PathBuf::from(p)
+}
+
 /// Mounts and serves until unmounted or signalled. With `daemon`, returns once the mount is
 /// usable in a detached child, or with the child's error.
 pub fn mount(args: &MountArgs) -> Result<(), DaemonError> {
     check_mountpoint(&args.mountpoint)?;
     if args.daemon {
-        return spawn_daemon();
+        return spawn_daemon(&args.mountpoint);
     }
     let ready_fd = std::env::var("VALFS_READY_FD")
         .ok()
@@ -222,7 +229,7 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
 
 /// Re-runs this command without `--daemon` in a detached child and waits until it reports
 /// that the mount is usable (or why it is not).
-fn spawn_daemon() -> Result<(), DaemonError> {
+fn spawn_daemon(mountpoint: &Path) -> Result<(), DaemonError> {
     let (read, write) = crate::sys::pipe()?;
     let exe = std::env::current_exe()?;
     let args: Vec<String> = std::env::args()
@@ -230,11 +237,19 @@ fn spawn_daemon() -> Result<(), DaemonError> {
         .filter(|a| a != "--daemon")
         .collect();
     use std::os::unix::process::CommandExt;
+    // The daemon's log goes to a file beside its registry entry: an inherited stderr would
+    // keep a caller's pipe open (`out=$(valfs mount --daemon d 2>&1)` would never return).
+    let _ = std::fs::create_dir_all(registry_dir());
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file(mountpoint))?;
     let mut child = std::process::Command::new(exe)
         .args(args)
         .env("VALFS_READY_FD", crate::sys::raw(&write).to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
+        .stderr(log)
         .process_group(0)
         .spawn()?;
     drop(write);

@@ -1268,3 +1268,52 @@ fn the_harness_waits_and_reads() {
     assert!(m.pid() > 0);
     assert!(is_scratch_path("a/.name.swp") && is_scratch_path("name~") && !is_scratch_path("v/3"));
 }
+
+/// Regression: the `--daemon` child inherited stderr, so a caller capturing the output
+/// (`out=$(valfs mount --daemon d 2>&1)`) waited forever for the pipe to close.
+#[test]
+fn daemon_mode_returns_with_captured_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("r.git");
+    let mnt = dir.path().join("mnt");
+    let valfs = env!("CARGO_BIN_EXE_valfs");
+    let init = std::process::Command::new(valfs)
+        .arg("--repo")
+        .arg(&repo)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let child = std::process::Command::new(valfs)
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .arg("--repo")
+        .arg(&repo)
+        .args(["mount", "--daemon"])
+        .arg(&mnt)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()).unwrap());
+    let out = rx.recv_timeout(std::time::Duration::from_secs(20));
+    let unmount = std::process::Command::new(valfs)
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .arg("umount")
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    let out = out
+        .expect("valfs mount --daemon did not return while its output was captured")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        unmount.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unmount.stderr)
+    );
+}
