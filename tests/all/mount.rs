@@ -1456,6 +1456,32 @@ fn daemon_mode_returns_with_stderr_piped() {
 }
 
 #[test]
+#[ignore = "bug: unlink + create of a vector element (mv from another fs, cp --remove-destination) removes it, then EINVAL"]
+fn replacing_a_vector_element_from_another_filesystem() {
+    let m = Mount::new(DOC);
+    // coreutils mv falls back to unlink(v/05) + open(v/05, O_CREAT|O_EXCL) + write.
+    let (st, _, err) = m.sh(r#"printf '99\n' > "$OUT/x" && mv "$OUT/x" v/05"#);
+    assert_eq!(st, 0, "{err}");
+    assert_eq!(
+        m.head_value()["v"],
+        json!([0, 1, 2, 3, 4, 99, 6, 7, 8, 9, 10, 11])
+    );
+    let (st, _, err) = m.sh(r#"printf '98\n' > "$OUT/y" && cp --remove-destination "$OUT/y" v/11"#);
+    assert_eq!(st, 0, "{err}");
+    assert_eq!(m.head_value()["v"][11], json!(98));
+}
+
+#[test]
+#[ignore = "bug: after rm v/03 + ls v, `echo x > v/11` (the new end) fails with ENOENT: the kernel still caches the old v/11"]
+fn appending_after_a_removal_and_a_listing() {
+    let m = Mount::new(DOC);
+    m.sh_ok("cat v/11 > /dev/null && rm v/03 && ls v > /dev/null");
+    let (st, _, err) = m.sh("echo x > v/11");
+    assert_eq!(st, 0, "{err}");
+    assert_eq!(m.head_value()["v"][11], json!("x"));
+}
+
+#[test]
 #[ignore = "bug: mmap of a live file fails with ENODEV (direct_io without FUSE_DIRECT_IO_ALLOW_MMAP)"]
 fn live_files_can_be_mapped() {
     let m = Mount::new(DOC);
