@@ -57,10 +57,10 @@ mod harness {
         pub fn with_args(json: &str, args: &[&str]) -> Mount {
             let dir = tempfile::Builder::new()
                 .prefix("valfs-mount-")
-                .tempdir()
+                .tempdir_in(base_dir())
                 .unwrap();
             let root = dir.path().canonicalize().unwrap();
-            for d in ["mnt", "home", "run", "out"] {
+            for d in ["mnt", "home", "run", "out", "tmp"] {
                 std::fs::create_dir(root.join(d)).unwrap();
             }
             let mut m = Mount {
@@ -97,6 +97,9 @@ mod harness {
         pub fn cmd(&self, program: &str) -> Command {
             let mut c = Command::new(program);
             c.env("HOME", self.root().join("home"))
+                .env("TMPDIR", self.root().join("tmp"))
+                .env_remove("TMP")
+                .env_remove("TEMP")
                 .env("XDG_RUNTIME_DIR", self.root().join("run"))
                 .env("GIT_CONFIG_NOSYSTEM", "1")
                 .env("VALFS", VALFS)
@@ -445,6 +448,16 @@ mod harness {
         }
     }
 
+    /// Where mounts are made: $VALFS_TEST_DIR, else /var/tmp. Not under /tmp: Vim's default
+    /// 'backupskip' covers /tmp/* and $TMPDIR/*, and would skip the backup step of every save.
+    fn base_dir() -> PathBuf {
+        match std::env::var_os("VALFS_TEST_DIR") {
+            Some(d) => PathBuf::from(d),
+            None if Path::new("/var/tmp").is_dir() => PathBuf::from("/var/tmp"),
+            None => std::env::temp_dir(),
+        }
+    }
+
     /// Waits for a process's output; kills it (by its PID) after `limit`.
     fn wait_output(mut child: Child, limit: Duration) -> Option<std::process::Output> {
         let start = Instant::now();
@@ -502,6 +515,8 @@ fn vim_saves_are_one_commit_each() {
         "vim -Es -N -u DEFAULTS",
         // Copy mode: the backup is a copy, the file is rewritten in place.
         "vim -Es -N -u DEFAULTS -c 'set backupcopy=yes'",
+        // Rename mode: NAME -> NAME~, a new NAME is written, NAME~ removed.
+        "vim -Es -N -u DEFAULTS -c 'set backupcopy=no'",
     ];
     for (i, vim) in vims.iter().enumerate() {
         m.one_save(
@@ -519,8 +534,8 @@ fn vim_saves_are_one_commit_each() {
     m.one_save("vim -Es -c '%s/3/33/' -c wq v/03", &["v/3"]);
     assert_eq!(m.cat("v/03"), "33\n");
     let v = m.head_value();
-    assert_eq!(v["name"], json!("Jim2"));
-    assert_eq!(v["sub"]["deep"]["text"], json!("Jo2 here"));
+    assert_eq!(v["name"], json!("Jim3"));
+    assert_eq!(v["sub"]["deep"]["text"], json!("Jo3 here"));
     assert_eq!(v["v"].as_array().unwrap().len(), 12);
     assert_eq!(v["v"][3], json!(33));
     assert_no_scratch_in_history(&m);
@@ -1479,6 +1494,23 @@ fn appending_after_a_removal_and_a_listing() {
     let (st, _, err) = m.sh("echo x > v/11");
     assert_eq!(st, 0, "{err}");
     assert_eq!(m.head_value()["v"][11], json!("x"));
+}
+
+#[test]
+#[ignore = "bug: rename-mode saves in a vector (v/03 -> v/03~, create v/03) fail with EINVAL and leave the element hidden"]
+fn rename_mode_saves_in_a_vector() {
+    let m = Mount::new(DOC);
+    // Vim with backupcopy=no (and Vim's "auto" when its probe passes), Emacs by default.
+    let (st, _, err) =
+        m.sh("vim -Es -N -u DEFAULTS -c 'set backupcopy=no' -c '%s/3/33/' -c wq v/03");
+    assert_eq!(st, 0, "vim failed: {err}");
+    assert_eq!(m.cat("v/03"), "33\n");
+    m.one_save("mv v/05 v/05~ && echo 55 > v/05", &["v/5"]);
+    assert_eq!(
+        m.head_value()["v"],
+        json!([0, 1, 2, 33, 4, 55, 6, 7, 8, 9, 10, 11])
+    );
+    assert_no_scratch_in_history(&m);
 }
 
 #[test]
