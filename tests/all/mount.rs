@@ -692,6 +692,25 @@ fn a_hundred_writes_are_a_hundred_commits() {
     assert_eq!(m.git(&["show", "HEAD~50:n"]), "50\n");
 }
 
+#[test]
+fn close_returns_after_the_commit() {
+    let m = Mount::new(DOC);
+    // The branch is read with a shell builtin (no fork) right after each close(2) returned.
+    let out = m.sh_ok(
+        r#"ref="$REPO/refs/heads/main"; test -f "$ref"; late=0
+        for i in $(seq 30); do
+          read a < "$ref"; echo $i > n; read b < "$ref"; [ "$a" != "$b" ] || late=$((late+1))
+          read a < "$ref"; echo $i >> n; read b < "$ref"; [ "$a" != "$b" ] || late=$((late+1))
+          read a < "$ref"; rm n; read b < "$ref"; [ "$a" != "$b" ] || late=$((late+1))
+        done
+        echo $late"#,
+    );
+    assert_eq!(
+        out, "0\n",
+        "saves not committed when close/unlink returned (of 90)"
+    );
+}
+
 // ----- vectors -----
 
 #[test]
@@ -1402,11 +1421,13 @@ fn created_empty_files_are_committed_when_close_returns() {
     let m = Mount::new(DOC);
     // `touch` (create, close) and `: >` (open O_TRUNC, close) write nothing: FLUSH does not
     // commit them, RELEASE does, and the kernel sends RELEASE asynchronously after close(2).
+    // The branch is read with a shell builtin right after close(2) returned.
     let out = m.sh_ok(
-        r#"late=0
+        r#"ref="$REPO/refs/heads/main"; test -f "$ref"; late=0
         for i in $(seq 20); do
-          touch t$i; "$VALFS" --repo "$REPO" get t$i > /dev/null 2>&1 || late=$((late+1))
-          echo x > u$i; : > u$i; [ "$("$VALFS" --repo "$REPO" get u$i)" = '""' ] || late=$((late+1))
+          read a < "$ref"; touch t$i; read b < "$ref"; [ "$a" != "$b" ] || late=$((late+1))
+          echo x > u$i
+          read a < "$ref"; : > u$i; read b < "$ref"; [ "$a" != "$b" ] || late=$((late+1))
         done
         echo $late"#,
     );
