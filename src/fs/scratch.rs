@@ -10,6 +10,8 @@ pub const BUILTIN: &[&str] = &[
     "*.swx",
     ".*.sw?",
     ".*.swpx",
+    ".sw?",
+    ".swpx",
     "4913",
     ".#*",
     "#*#",

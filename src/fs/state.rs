@@ -66,6 +66,9 @@ struct OpenFile {
     /// closes the descriptor it dup'ed), and that empty state is not a save.
     wrote: bool,
     handles: usize,
+    /// Created in a gap a removal left in a vector (an unlink then a create, as `mv` from
+    /// another filesystem does): saved by inserting the element back at its place.
+    insert: bool,
 }
 
 #[derive(Debug)]
@@ -674,6 +677,7 @@ impl State {
                             dirty: false,
                             wrote: false,
                             handles: 0,
+                            insert: false,
                         },
                     );
                 }
@@ -811,13 +815,32 @@ impl State {
             return Ok(Inval::default());
         }
         let (parent, name, was_dir) = (inode.parent, inode.name.clone(), inode.is_dir);
+        let insert = o.insert;
         let value = codec::parse_file_text(self.store.format(), &o.data)?;
-        let path = self.child_path(parent, &name)?;
         let is_dir = value.is_collection();
-        self.edit(
-            vec![Edit::Set(path.clone(), value)],
-            format!("write {path}"),
-        )?;
+        match (insert, crate::store::parse_index(&name)) {
+            (true, Some(v)) => {
+                let before = self.gaps.get(&parent).map_or(0, |g| g.range(..v).count());
+                let path = self.store_path(parent)?.child(&(v - before).to_string());
+                self.edit(
+                    vec![Edit::Insert(path.clone(), value)],
+                    format!("write {path}"),
+                )?;
+                if let Some(g) = self.gaps.get_mut(&parent) {
+                    g.remove(&v);
+                }
+                if let Some(o) = self.open.get_mut(&ino) {
+                    o.insert = false;
+                }
+            }
+            _ => {
+                let path = self.child_path(parent, &name)?;
+                self.edit(
+                    vec![Edit::Set(path.clone(), value)],
+                    format!("write {path}"),
+                )?;
+            }
+        }
         if let Some(o) = self.open.get_mut(&ino) {
             o.dirty = false;
             o.wrote = false;
@@ -943,6 +966,9 @@ impl State {
             ino
         } else {
             let canonical = self.new_key_name(parent, kind, name)?;
+            let insert = kind.is_sequence()
+                && crate::store::parse_index(&canonical)
+                    .is_some_and(|i| self.gaps.get(&parent).is_some_and(|g| g.contains(&i)));
             let ino = self.table.insert(parent, &canonical, Place::Live, false);
             self.open.insert(
                 ino,
@@ -951,6 +977,7 @@ impl State {
                     dirty: true,
                     wrote: false,
                     handles: 0,
+                    insert,
                 },
             );
             ino
@@ -987,7 +1014,11 @@ impl State {
         if kind.is_sequence() {
             let i = crate::store::parse_index(name)
                 .ok_or_else(|| FsError::Invalid(format!("{name:?} is not an index")))?;
-            if i != self.view_len(parent)? {
+            // The next index appends; an index whose element was renamed onto a scratch name
+            // (Vim's `03` -> `03~`) or just removed (a gap) is written back in its place.
+            let back = self.hidden.contains_key(&(parent, i.to_string()))
+                || self.gaps.get(&parent).is_some_and(|g| g.contains(&i));
+            if i != self.view_len(parent)? && !back {
                 return Err(FsError::Invalid(format!(
                     "{name}: a vector grows only at its end"
                 )));

@@ -17,6 +17,9 @@ pub enum Edit {
     Put(Path, Node),
     /// Removes a key or element; a sequence closes the gap.
     Remove(Path),
+    /// Inserts an element into a vector or list before the given index (the later elements
+    /// move up by one); the index one past the end appends.
+    Insert(Path, Value),
     /// Moves a key or subtree, replacing what is at the target.
     Move(Path, Path),
 }
@@ -27,6 +30,7 @@ impl Edit {
         match self {
             Edit::Set(p, _) | Edit::Put(p, _) => format!("set {p}"),
             Edit::Remove(p) => format!("rm {p}"),
+            Edit::Insert(p, _) => format!("insert {p}"),
             Edit::Move(a, b) => format!("mv {a} -> {b}"),
         }
     }
@@ -148,6 +152,37 @@ impl Store {
                 Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
             }
             Edit::Move(from, to) => self.move_entry(root, from, to),
+            Edit::Insert(path, value) => {
+                let (parent, name) = self.parent_of(root, path)?;
+                if !parent.kind.is_sequence() {
+                    return Err(StoreError::Invalid(format!(
+                        "{path}: insert needs a vector or list"
+                    )));
+                }
+                let idx = parse_index(name)
+                    .ok_or_else(|| StoreError::InvalidName(format!("{path}: not an index")))?;
+                let entries = self.read_dir(parent.tree)?.entries;
+                if idx > entries.len() {
+                    return Err(StoreError::InvalidName(format!(
+                        "{path}: index past the end"
+                    )));
+                }
+                let node = self.write_value(value)?;
+                let mut b = Updates::default();
+                for (i, e) in entries.iter().enumerate().skip(idx) {
+                    b.upsert(
+                        parent.child_path(&(i + 1).to_string()),
+                        e.node.oid(),
+                        e.node.filemode(),
+                    );
+                }
+                b.upsert(
+                    parent.child_path(&idx.to_string()),
+                    node.oid(),
+                    node.filemode(),
+                );
+                Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+            }
         }
     }
 

@@ -1435,7 +1435,6 @@ fn created_empty_files_are_committed_when_close_returns() {
 }
 
 #[test]
-#[ignore = "bug: Vim's swap probe for an unnamed buffer, `.swpx`, is not a scratch name: it is committed, then removed"]
 fn vim_writing_a_new_file_is_one_commit() {
     let m = Mount::new(DOC);
     // No file named on the command line: the swap files are `.swp` and `.swpx` in the mount.
@@ -1456,7 +1455,6 @@ fn perl_in_place_edit_is_one_commit() {
 }
 
 #[test]
-#[ignore = "bug: Python's atomic save (tempfile.mkstemp(dir=.) + os.replace) makes 2 commits with tmpXXXXXXXX in history"]
 fn python_atomic_save_is_one_commit() {
     let m = Mount::new(DOC);
     m.one_save(
@@ -1471,7 +1469,6 @@ os.replace(tmp, "name")'"#,
 }
 
 #[test]
-#[ignore = "bug: valfs mount --daemon leaves the caller's stderr open in the daemon: `valfs mount --daemon M 2>&1 | cat` never returns"]
 fn daemon_mode_returns_with_stderr_piped() {
     let m = Mount::new(DOC);
     let mnt = m.mnt.to_str().unwrap().to_owned();
@@ -1489,7 +1486,6 @@ fn daemon_mode_returns_with_stderr_piped() {
 }
 
 #[test]
-#[ignore = "bug: unlink + create of a vector element (mv from another fs, cp --remove-destination) removes it, then EINVAL"]
 fn replacing_a_vector_element_from_another_filesystem() {
     let m = Mount::new(DOC);
     // coreutils mv falls back to unlink(v/05) + open(v/05, O_CREAT|O_EXCL) + write.
@@ -1515,7 +1511,6 @@ fn appending_after_a_removal_and_a_listing() {
 }
 
 #[test]
-#[ignore = "bug: rename-mode saves in a vector (v/03 -> v/03~, create v/03) fail with EINVAL and leave the element hidden"]
 fn rename_mode_saves_in_a_vector() {
     let m = Mount::new(DOC);
     // Vim with backupcopy=no (and Vim's "auto" when its probe passes), Emacs by default.
