@@ -175,20 +175,6 @@ impl Cli {
     }
 }
 
-fn print_value(
-    store: &Store,
-    format: Format,
-    value: &crate::value::Value,
-    pretty: bool,
-) -> Result<String, CliError> {
-    let _ = store;
-    Ok(if pretty {
-        format.print_pretty(value)?
-    } else {
-        format.print(value)?
-    })
-}
-
 /// Runs a subcommand other than `mount`/`umount`, writing its output to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match &cli.command {
@@ -245,7 +231,15 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 .as_deref()
                 .and_then(Format::from_name)
                 .unwrap_or(store.format());
-            writeln!(out, "{}", print_value(&store, format, &value, *pretty)?)?;
+            writeln!(
+                out,
+                "{}",
+                if *pretty {
+                    format.print_pretty(&value)?
+                } else {
+                    format.print(&value)?
+                }
+            )?;
         }
         Command::Get { at, path } => {
             let store = cli.open()?;
@@ -261,7 +255,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let store = cli.open()?;
             let value = codec::parse_file_text(store.format(), text.as_bytes())?;
             let path = Path::parse(path);
-            store.apply(&[Edit::Set(path.clone(), value)], &format!("set {path}"))?;
+            let edit = Edit::Set(path, value);
+            store.apply(std::slice::from_ref(&edit), &edit.describe())?;
         }
         Command::Rm { path } => {
             let store = cli.open()?;
@@ -269,15 +264,14 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             if path.is_root() {
                 return Err(CliError::Message("cannot remove the root".into()));
             }
-            store.apply(&[Edit::Remove(path.clone())], &format!("rm {path}"))?;
+            let edit = Edit::Remove(path);
+            store.apply(std::slice::from_ref(&edit), &edit.describe())?;
         }
         Command::Mv { from, to } => {
             let store = cli.open()?;
             let (from, to) = (Path::parse(from), Path::parse(to));
-            store.apply(
-                &[Edit::Move(from.clone(), to.clone())],
-                &format!("mv {from} -> {to}"),
-            )?;
+            let edit = Edit::Move(from, to);
+            store.apply(std::slice::from_ref(&edit), &edit.describe())?;
         }
         Command::Log { path, max_count } => {
             let store = cli.open()?;

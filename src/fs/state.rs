@@ -102,6 +102,7 @@ pub struct State {
     /// coalesced edits wait for their commit).
     base: Oid,
     root: Oid,
+    base_time: SystemTime,
     pending: Vec<String>,
     last_edit: Instant,
     table: Table,
@@ -136,11 +137,12 @@ impl State {
     pub fn new(store: Store, opts: Options) -> Result<State> {
         let base = store.head_commit()?;
         let root = store.commit_root(base)?;
-        Ok(State {
+        let mut state = State {
             store,
             opts,
             base,
             root,
+            base_time: SystemTime::UNIX_EPOCH,
             pending: Vec::new(),
             last_edit: Instant::now(),
             table: Table::default(),
@@ -155,7 +157,9 @@ impl State {
             seen: HashMap::new(),
             history: HistoryIndex::default(),
             started: SystemTime::now(),
-        })
+        };
+        state.set_base(base)?;
+        Ok(state)
     }
 
     pub fn store(&self) -> &Store {
@@ -342,7 +346,7 @@ impl State {
     /// A path's mtime: when this mount first saw it, or saw its content change. Kept by path,
     /// so an inode the kernel forgot and looks up again keeps its time.
     fn times_for(&mut self, ino: Ino, oid: Option<Oid>) -> SystemTime {
-        let commit_time = self.commit_time(self.base);
+        let commit_time = self.base_time;
         if let Some(t) = self.table.get(ino).and_then(|i| i.meta.mtime) {
             return t;
         }
@@ -402,7 +406,7 @@ impl State {
         };
         let mut mtime = match (place, obj) {
             (Place::Version(c), _) => self.commit_time(c),
-            (_, Obj::HistoryRoot) => self.commit_time(self.base),
+            (_, Obj::HistoryRoot) => self.base_time,
             (_, Obj::Pending | Obj::Scratch) => SystemTime::now(),
             _ => self.times_for(ino, oid),
         };
@@ -518,10 +522,7 @@ impl State {
             || (i.scratch.is_some() && i.parent != 0)
             || self.open.contains_key(&ino)
             || self.gaps.contains_key(&ino)
-            || self
-                .table
-                .get(ino)
-                .is_some_and(|i| self.hidden.values().any(|&s| s == ino) && i.parent != 0);
+            || (i.parent != 0 && self.hidden.values().any(|&s| s == ino));
         if !keep {
             self.table.remove(ino);
         }
@@ -579,8 +580,8 @@ impl State {
         };
         let place = self.place(ino)?;
         // A new listing of a vector closes the gaps left by removals.
-        if place == Place::Live && self.gaps.remove(&ino).is_some() {
-            self.renumbered(ino);
+        if place == Place::Live {
+            self.gaps.remove(&ino);
         }
         let dir = self.store.read_dir(tree)?;
         let mut out = Vec::with_capacity(dir.entries.len() + 1);
@@ -627,11 +628,6 @@ impl State {
             }
         }
         Ok(out)
-    }
-
-    /// Forgets which inode stands for which index of a renumbered vector.
-    fn renumbered(&mut self, dir: Ino) {
-        let _ = dir;
     }
 
     // ----- open, read, write -----
@@ -901,11 +897,18 @@ impl State {
             .store
             .commit_onto(self.base, base_root, self.root, &message)?;
         self.pending.clear();
-        self.base = match result {
+        let base = match result {
             Some(c) => c,
             None => self.store.head_commit()?,
         };
-        self.root = self.store.commit_root(self.base)?;
+        self.set_base(base)
+    }
+
+    /// Bases the view on a commit: its tree, and its time for the mtimes of what is unchanged.
+    fn set_base(&mut self, commit: Oid) -> Result<()> {
+        self.base = commit;
+        self.root = self.store.commit_root(commit)?;
+        self.base_time = self.commit_time(commit);
         Ok(())
     }
 
@@ -927,8 +930,7 @@ impl State {
         if head == self.base || !self.pending.is_empty() {
             return Ok(None);
         }
-        self.base = head;
-        self.root = self.store.commit_root(head)?;
+        self.set_base(head)?;
         Ok(Some(self.table.live_inos()))
     }
 
@@ -1279,7 +1281,7 @@ impl State {
                 let to = self.child_path(newparent, &canonical)?;
                 if let Some(d) = dst
                     && let (Ok(Obj::Dir { tree, .. }), true) =
-                        (self.resolve(d), src_obj_is_dir(src_obj))
+                        (self.resolve(d), matches!(src_obj, Obj::Dir { .. }))
                     && !self.store.read_dir(tree)?.entries.is_empty()
                 {
                     return Err(FsError::NotEmpty);
@@ -1502,13 +1504,10 @@ impl State {
         Ok(())
     }
 
-    pub fn statfs(&self) -> (u64, u64) {
-        (self.table.len() as u64, self.next_fh)
+    /// How many inodes the mount holds (for statfs).
+    pub fn inodes_in_use(&self) -> u64 {
+        self.table.len() as u64
     }
-}
-
-fn src_obj_is_dir(o: Obj) -> bool {
-    matches!(o, Obj::Dir { .. })
 }
 
 /// Whether a name under `.history` always names the same commit: a listed
