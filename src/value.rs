@@ -37,8 +37,9 @@ pub enum Value {
 }
 
 /// The kind of a collection: what a directory in the mount, and a tree in git, holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CollKind {
+    #[default]
     Map,
     Vector,
     List,

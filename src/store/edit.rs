@@ -1,11 +1,12 @@
 //! Edits: each rewrites only the changed entries and their ancestor trees.
 
-use super::layout::{MARKER, Node, marker_text, parse_index};
+use super::layout::{self, MARKER, Marker, Node, marker_text, parse_index};
 use super::{Result, Store, StoreError};
 use crate::codec::{CodecError, MAX_DEPTH, name};
 use crate::value::{CollKind, Path, Value};
 use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, ObjectType, Oid, Repository, Tree};
+use std::collections::BTreeMap;
 
 /// A change to the value, addressed by names as they appear in the mount.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,21 +105,15 @@ fn depth_below(value: &Value) -> usize {
 
 /// The parent of an edited entry, resolved.
 struct Parent {
-    /// Git path of the parent collection ("" for the root).
+    /// Git path of the parent collection's tree ("" for the root), bucket paths included.
     git_path: String,
     tree: Oid,
     kind: CollKind,
+    marker: Marker,
 }
 
-impl Parent {
-    fn child_path(&self, git_name: &str) -> String {
-        if self.git_path.is_empty() {
-            git_name.to_owned()
-        } else {
-            format!("{}/{git_name}", self.git_path)
-        }
-    }
-}
+/// A change to one collection's entries: names as in git, `None` removes.
+type Changes = Vec<(String, Option<Node>)>;
 
 impl Store {
     /// Applies edits in order to a root tree and returns the new root tree.
@@ -147,9 +142,7 @@ impl Store {
             Edit::Put(path, node) => self.put(root, path, *node),
             Edit::Remove(path) => {
                 let (parent, name) = self.parent_of(root, path)?;
-                let mut b = Updates::default();
-                self.remove_entry(&mut b, &parent, name, path)?;
-                Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+                self.remove_entry(root, &parent, name, path)
             }
             Edit::Move(from, to) => self.move_entry(root, from, to),
             Edit::Insert(path, value) => {
@@ -168,20 +161,14 @@ impl Store {
                     )));
                 }
                 let node = self.write_value(value)?;
-                let mut b = Updates::default();
-                for (i, e) in entries.iter().enumerate().skip(idx) {
-                    b.upsert(
-                        parent.child_path(&(i + 1).to_string()),
-                        e.node.oid(),
-                        e.node.filemode(),
-                    );
-                }
-                b.upsert(
-                    parent.child_path(&idx.to_string()),
-                    node.oid(),
-                    node.filemode(),
-                );
-                Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+                let mut changes: Changes = entries
+                    .iter()
+                    .enumerate()
+                    .skip(idx)
+                    .map(|(i, e)| ((i + 1).to_string(), Some(e.node)))
+                    .collect();
+                changes.push((idx.to_string(), Some(node)));
+                self.change(root, &parent, changes, entries.len() + 1, None)
             }
         }
     }
@@ -196,24 +183,80 @@ impl Store {
         for (i, seg) in parent_path.names().iter().enumerate() {
             let here = || Path(path.names()[..=i].to_vec()).to_string();
             let kind = self.dir_kind(tree)?;
-            let child = self
-                .lookup(tree, kind, seg)?
+            let (child, inner) = self
+                .locate(tree, kind, seg)?
                 .ok_or_else(|| StoreError::NotFound(here()))?;
             let Node::Dir(t) = child.node else {
                 return Err(StoreError::NotADirectory(here()));
             };
-            git.push(child.name);
+            git.push(inner);
             tree = t;
         }
-        let kind = self.dir_kind(tree)?;
+        let marker = self.marker(&self.repo.find_tree(tree)?)?;
         Ok((
             Parent {
                 git_path: git.join("/"),
                 tree,
-                kind,
+                kind: marker.kind,
+                marker,
             },
             name,
         ))
+    }
+
+    /// Applies `changes` to the parent collection, which then holds `count` entries, and
+    /// returns the new root. Entries go to their buckets; when the count calls for another
+    /// number of bucket levels the collection is written anew. `long_keys` replaces the
+    /// marker's full keys of long names.
+    fn change(
+        &self,
+        root: Oid,
+        parent: &Parent,
+        changes: Changes,
+        count: usize,
+        long_keys: Option<Vec<(String, String)>>,
+    ) -> Result<Oid> {
+        let kind = parent.kind;
+        let levels = layout::levels(kind, count);
+        let long = long_keys.unwrap_or_else(|| parent.marker.sorted_long_keys());
+        let tree = if levels == parent.marker.levels() {
+            let mut b = Updates::default();
+            for (name, node) in changes {
+                let path = layout::bucket_path(kind, &name, levels) + &name;
+                match node {
+                    Some(n) => b.upsert(path, n.oid(), n.filemode()),
+                    None => b.remove(path),
+                }
+            }
+            let split = (levels > 0).then_some(count);
+            if split != parent.marker.split || long != parent.marker.sorted_long_keys() {
+                let marker = self.write_blob(marker_text(kind, &long, split).as_bytes())?;
+                b.upsert(MARKER.to_owned(), marker, FileMode::Blob);
+            }
+            b.create_updated(&self.repo, &self.repo.find_tree(parent.tree)?)?
+        } else {
+            let mut entries: BTreeMap<String, Node> = self
+                .read_dir(parent.tree)?
+                .entries
+                .into_iter()
+                .map(|c| (c.name, c.node))
+                .collect();
+            for (name, node) in changes {
+                match node {
+                    Some(n) => entries.insert(name, n),
+                    None => entries.remove(&name),
+                };
+            }
+            let odb = self.repo.odb()?;
+            let mut sink = |kind, data: &[u8]| Ok(odb.write(kind, data)?);
+            layout::write_entries(&mut sink, kind, entries.into_iter().collect(), &long)?.oid()
+        };
+        if parent.git_path.is_empty() {
+            return Ok(tree);
+        }
+        let mut b = Updates::default();
+        b.upsert(parent.git_path.clone(), tree, FileMode::Tree);
+        Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
     }
 
     fn put(&self, root: Oid, path: &Path, node: Node) -> Result<Oid> {
@@ -226,99 +269,100 @@ impl Store {
             };
         }
         let (parent, name) = self.parent_of(root, path)?;
-        let mut b = Updates::default();
-        self.put_entry(&mut b, &parent, name, node, path)?;
-        Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+        self.put_entry(root, &parent, name, node, path)
     }
 
-    fn seq_len(&self, tree: Oid) -> Result<usize> {
-        Ok(self.read_dir(tree)?.entries.len())
+    fn count(&self, parent: &Parent) -> Result<usize> {
+        match parent.marker.split {
+            Some(n) => Ok(n),
+            None => self.entry_count(parent.tree),
+        }
     }
 
     fn put_entry(
         &self,
-        b: &mut Updates,
+        root: Oid,
         parent: &Parent,
         name: &str,
         node: Node,
         path: &Path,
-    ) -> Result<()> {
+    ) -> Result<Oid> {
+        let count = self.count(parent)?;
+        let exists = |name: &str| -> Result<bool> {
+            Ok(self.lookup(parent.tree, parent.kind, name)?.is_some())
+        };
         match parent.kind {
             CollKind::Vector | CollKind::List => {
                 let idx = parse_index(name)
                     .ok_or_else(|| StoreError::InvalidName(format!("{path}: not an index")))?;
-                if idx > self.seq_len(parent.tree)? {
+                if idx > count {
                     return Err(StoreError::InvalidName(format!(
                         "{path}: index past the end"
                     )));
                 }
-                b.upsert(
-                    parent.child_path(&idx.to_string()),
-                    node.oid(),
-                    node.filemode(),
-                );
+                let count = count.max(idx + 1);
+                self.change(
+                    root,
+                    parent,
+                    vec![(idx.to_string(), Some(node))],
+                    count,
+                    None,
+                )
             }
             CollKind::Map => {
                 let git_name = self.git_name(parent.kind, name)?;
-                if name::is_long_name(&git_name)
-                    && self.lookup(parent.tree, parent.kind, name)?.is_none()
-                {
+                let new = !exists(name)?;
+                if name::is_long_name(&git_name) && new {
                     return Err(StoreError::InvalidName(format!(
                         "{path}: a shortened long name cannot be created"
                     )));
                 }
-                b.upsert(parent.child_path(&git_name), node.oid(), node.filemode());
+                let count = count + usize::from(new);
+                self.change(root, parent, vec![(git_name, Some(node))], count, None)
             }
             CollKind::Set => {
                 let member = self.read_value(node)?;
                 let member_name = name::key_name(self.format, &member);
-                if member_name != name && self.lookup(parent.tree, parent.kind, name)?.is_some() {
-                    b.remove(parent.child_path(name));
+                let mut changes = Changes::new();
+                let mut count = count;
+                if member_name != name && exists(name)? {
+                    changes.push((self.git_name(parent.kind, name)?, None));
+                    count -= 1;
                 }
-                b.upsert(parent.child_path(&member_name), node.oid(), node.filemode());
+                if !exists(&member_name)? {
+                    count += 1;
+                }
+                changes.push((member_name, Some(node)));
+                self.change(root, parent, changes, count, None)
             }
         }
-        Ok(())
     }
 
-    fn remove_entry(
-        &self,
-        b: &mut Updates,
-        parent: &Parent,
-        name: &str,
-        path: &Path,
-    ) -> Result<()> {
+    fn remove_entry(&self, root: Oid, parent: &Parent, name: &str, path: &Path) -> Result<Oid> {
         let child = self
             .lookup(parent.tree, parent.kind, name)?
             .ok_or_else(|| StoreError::NotFound(path.to_string()))?;
+        let count = self.count(parent)?;
         if parent.kind.is_sequence() {
             let entries = self.read_dir(parent.tree)?.entries;
             let idx = parse_index(&child.name).unwrap_or(0);
-            for (i, e) in entries.iter().enumerate().skip(idx + 1) {
-                b.upsert(
-                    parent.child_path(&(i - 1).to_string()),
-                    e.node.oid(),
-                    e.node.filemode(),
-                );
-            }
-            b.remove(parent.child_path(&(entries.len() - 1).to_string()));
-        } else {
-            b.remove(parent.child_path(&child.name));
-            if parent.kind == CollKind::Map && name::is_long_name(&child.name) {
-                // The marker keeps the full keys of long names: drop this one too, so the map
-                // holds no trace of the key and has the tree any other way to its value gives.
-                let mut long: Vec<(String, String)> = self
-                    .read_dir(parent.tree)?
-                    .long_keys
-                    .into_iter()
-                    .filter(|(short, _)| *short != child.name)
-                    .collect();
-                long.sort();
-                let marker = self.write_blob(marker_text(parent.kind, &long).as_bytes())?;
-                b.upsert(parent.child_path(MARKER), marker, FileMode::Blob);
-            }
+            let mut changes: Changes = entries
+                .iter()
+                .enumerate()
+                .skip(idx + 1)
+                .map(|(i, e)| ((i - 1).to_string(), Some(e.node)))
+                .collect();
+            changes.push(((entries.len() - 1).to_string(), None));
+            return self.change(root, parent, changes, entries.len() - 1, None);
         }
-        Ok(())
+        // The marker keeps the full keys of long names: drop this one too, so the map holds
+        // no trace of the key and has the tree any other way to its value gives.
+        let long = (parent.kind == CollKind::Map && name::is_long_name(&child.name)).then(|| {
+            let mut long = parent.marker.sorted_long_keys();
+            long.retain(|(short, _)| *short != child.name);
+            long
+        });
+        self.change(root, parent, vec![(child.name, None)], count - 1, long)
     }
 
     fn move_entry(&self, root: Oid, from: &Path, to: &Path) -> Result<Oid> {
@@ -345,14 +389,10 @@ impl Store {
         if fp.git_path == tp.git_path && fp.kind.is_sequence() {
             return self.move_in_sequence(root, &fp, fname, tname, to);
         }
-        if fp.kind.is_sequence() {
-            let after = self.put(root, to, node)?;
-            return self.apply_one(after, &Edit::Remove(from.clone()));
-        }
-        let mut b = Updates::default();
-        self.put_entry(&mut b, &tp, tname, node, to)?;
-        self.remove_entry(&mut b, &fp, fname, from)?;
-        Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+        // Put, then remove from the tree the put gave (the source's collection is resolved
+        // again: the put may have rewritten it or one of its ancestors).
+        let after = self.put_entry(root, &tp, tname, node, to)?;
+        self.apply_one(after, &Edit::Remove(from.clone()))
     }
 
     /// `mv v/i v/j` within one sequence: element i replaces element j, then the gap at i closes.
@@ -384,16 +424,16 @@ impl Store {
             }
         }
         new.remove(i);
-        let mut b = Updates::default();
+        let mut changes = Changes::new();
         for (k, n) in new.iter().enumerate() {
             if old.get(k) != Some(n) {
-                b.upsert(parent.child_path(&k.to_string()), n.oid(), n.filemode());
+                changes.push((k.to_string(), Some(*n)));
             }
         }
         for k in new.len()..old.len() {
-            b.remove(parent.child_path(&k.to_string()));
+            changes.push((k.to_string(), None));
         }
-        Ok(b.create_updated(&self.repo, &self.repo.find_tree(root)?)?)
+        self.change(root, parent, changes, new.len(), None)
     }
 }
 

@@ -9,6 +9,11 @@ use std::collections::HashMap;
 
 /// The name of the entry that records a tree's kind.
 pub const MARKER: &str = ".valfs";
+/// Collections with more entries than this are split into buckets (subtrees), so a save
+/// rewrites a few small trees instead of one huge one. Smaller collections stay plain trees.
+pub const SPLIT_OVER: usize = 1024;
+/// Bucket subtrees are named `%%` and two hex digits: never an escaped key or an index.
+const BUCKET: &str = "%%";
 const MODE_TREE: &str = "40000";
 const MODE_BLOB: &str = "100644";
 
@@ -56,8 +61,88 @@ pub struct Dir {
     pub long_keys: HashMap<String, String>,
 }
 
-pub(crate) fn marker_text(kind: CollKind, long_keys: &[(String, String)]) -> String {
+/// What a collection's marker records.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Marker {
+    pub kind: CollKind,
+    /// Full keys of shortened names.
+    pub long_keys: HashMap<String, String>,
+    /// The number of entries of a split collection; `None` for a plain one.
+    pub split: Option<usize>,
+}
+
+impl Marker {
+    /// How many levels of buckets the collection's tree has.
+    pub fn levels(&self) -> usize {
+        self.split.map_or(0, |n| levels(self.kind, n))
+    }
+
+    pub fn sorted_long_keys(&self) -> Vec<(String, String)> {
+        let mut long: Vec<(String, String)> = self
+            .long_keys
+            .iter()
+            .map(|(s, k)| (s.clone(), k.clone()))
+            .collect();
+        long.sort();
+        long
+    }
+}
+
+/// The levels of buckets a collection of `n` entries is split into: none up to
+/// [`SPLIT_OVER`]; then sequences in chunks of 256 consecutive elements under up to 256
+/// chunks a level, maps and sets by the first bytes of the SHA-1 of each entry's name, 256
+/// buckets a level, as many levels as keep the buckets at about [`SPLIT_OVER`] entries or fewer.
+pub(crate) fn levels(kind: CollKind, n: usize) -> usize {
+    if n <= SPLIT_OVER {
+        return 0;
+    }
+    let holds = |d: u32| {
+        if kind.is_sequence() {
+            256usize.saturating_pow(d + 1)
+        } else {
+            SPLIT_OVER.saturating_mul(256usize.saturating_pow(d))
+        }
+    };
+    let mut d = 1;
+    while holds(d) < n {
+        d += 1;
+    }
+    d as usize
+}
+
+/// The bucket path (`%%3f/%%a0/`, empty when `levels` is 0) of an entry of a split collection.
+pub(crate) fn bucket_path(kind: CollKind, git_name: &str, levels: usize) -> String {
+    let mut out = String::with_capacity(levels * 5);
+    if levels == 0 {
+        return out;
+    }
+    let digits: Vec<u8> = if kind.is_sequence() {
+        let idx = parse_index(git_name).unwrap_or(0);
+        (0..levels)
+            .map(|l| ((idx >> (8 * (levels - l))) & 0xff) as u8)
+            .collect()
+    } else {
+        sha1_smol::Sha1::from(git_name.as_bytes()).digest().bytes()[..levels].to_vec()
+    };
+    for d in digits {
+        out.push_str(&format!("{BUCKET}{d:02x}/"));
+    }
+    out
+}
+
+fn is_bucket(name: &str) -> bool {
+    name.starts_with(BUCKET)
+}
+
+pub(crate) fn marker_text(
+    kind: CollKind,
+    long_keys: &[(String, String)],
+    split: Option<usize>,
+) -> String {
     let mut text = format!("{}\n", kind.name());
+    if let Some(n) = split {
+        text.push_str(&format!("split {n}\n"));
+    }
     for (short, key) in long_keys {
         text.push_str(short);
         text.push('\t');
@@ -67,20 +152,27 @@ pub(crate) fn marker_text(kind: CollKind, long_keys: &[(String, String)]) -> Str
     text
 }
 
-fn parse_marker(bytes: &[u8]) -> Result<(CollKind, HashMap<String, String>)> {
+fn parse_marker(bytes: &[u8]) -> Result<Marker> {
     let bad = || StoreError::Corrupt("unreadable .valfs marker".into());
     let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
     let mut lines = text.lines();
     let kind = lines.next().and_then(CollKind::from_name).ok_or_else(bad)?;
-    let mut long = HashMap::new();
+    let mut marker = Marker {
+        kind,
+        ..Marker::default()
+    };
     for line in lines {
+        if let Some(n) = line.strip_prefix("split ") {
+            marker.split = Some(n.parse().map_err(|_| bad())?);
+            continue;
+        }
         let (short, key) = line.split_once('\t').ok_or_else(bad)?;
         let Ok(Value::String(key)) = codec::json::parse(key) else {
             return Err(bad());
         };
-        long.insert(short.to_owned(), key);
+        marker.long_keys.insert(short.to_owned(), key);
     }
-    Ok((kind, long))
+    Ok(marker)
 }
 
 /// Parses a sequence entry name: decimal digits, any padding.
@@ -107,87 +199,141 @@ impl Store {
         Ok(self.repo.find_blob(oid)?.content().to_vec())
     }
 
-    /// Reads a collection's kind and entries.
+    /// Reads a collection's marker (a map's, when it has none).
+    pub(crate) fn marker(&self, tree: &git2::Tree<'_>) -> Result<Marker> {
+        match tree.get_name(MARKER) {
+            Some(e) => parse_marker(&self.read_blob(e.id())?),
+            None => Ok(Marker::default()),
+        }
+    }
+
+    /// Reads a collection's kind and entries (gathered from its buckets when it is split).
     pub fn read_dir(&self, tree: Oid) -> Result<Dir> {
-        let tree = self.repo.find_tree(tree)?;
-        let mut kind = CollKind::Map;
-        let mut long_keys = HashMap::new();
-        let mut entries = Vec::with_capacity(tree.len());
-        for e in tree.iter() {
-            let Ok(name) = std::str::from_utf8(e.name_bytes()) else {
-                log::warn!(
-                    "tree {}: skipping entry with a name that is not UTF-8",
-                    tree.id()
-                );
-                continue;
-            };
-            if name == MARKER {
-                (kind, long_keys) = parse_marker(&self.read_blob(e.id())?)?;
-                continue;
-            }
-            let node = match e.kind() {
-                Some(ObjectType::Tree) => Node::Dir(e.id()),
-                Some(ObjectType::Blob) if e.filemode() & 0o170000 == 0o100000 => Node::Leaf(e.id()),
-                _ => {
+        let top = self.repo.find_tree(tree)?;
+        let marker = self.marker(&top)?;
+        let mut entries = Vec::with_capacity(marker.split.unwrap_or(top.len()));
+        let mut pending = vec![top];
+        while let Some(tree) = pending.pop() {
+            for e in tree.iter() {
+                let Ok(name) = std::str::from_utf8(e.name_bytes()) else {
                     log::warn!(
-                        "tree {}: skipping {name:?}, neither a file nor a tree",
+                        "tree {}: skipping entry with a name that is not UTF-8",
                         tree.id()
                     );
                     continue;
+                };
+                if name == MARKER {
+                    continue;
                 }
-            };
-            entries.push(Child {
-                name: name.to_owned(),
-                node,
-            });
+                let node = match e.kind() {
+                    Some(ObjectType::Tree) if is_bucket(name) => {
+                        pending.push(self.repo.find_tree(e.id())?);
+                        continue;
+                    }
+                    Some(ObjectType::Tree) => Node::Dir(e.id()),
+                    Some(ObjectType::Blob) if e.filemode() & 0o170000 == 0o100000 => {
+                        Node::Leaf(e.id())
+                    }
+                    _ => {
+                        log::warn!(
+                            "tree {}: skipping {name:?}, neither a file nor a tree",
+                            tree.id()
+                        );
+                        continue;
+                    }
+                };
+                entries.push(Child {
+                    name: name.to_owned(),
+                    node,
+                });
+            }
         }
+        let kind = marker.kind;
         if kind.is_sequence() {
             entries.retain(|c| parse_index(&c.name).is_some());
             entries.sort_by_key(|c| parse_index(&c.name));
             for (i, c) in entries.iter_mut().enumerate() {
                 c.name = i.to_string();
             }
+        } else if marker.split.is_some() {
+            entries.sort_by_cached_key(|c| git_order(&c.name, c.node));
         }
         Ok(Dir {
             kind,
             entries,
-            long_keys,
+            long_keys: marker.long_keys,
         })
+    }
+
+    /// The number of entries of a collection.
+    pub(crate) fn entry_count(&self, tree: Oid) -> Result<usize> {
+        let t = self.repo.find_tree(tree)?;
+        match self.marker(&t)?.split {
+            Some(n) => Ok(n),
+            None => Ok(self.read_dir(tree)?.entries.len()),
+        }
     }
 
     /// The kind of a collection.
     pub fn dir_kind(&self, tree: Oid) -> Result<CollKind> {
-        let tree = self.repo.find_tree(tree)?;
-        match tree.get_name(MARKER) {
-            Some(e) => Ok(parse_marker(&self.read_blob(e.id())?)?.0),
-            None => Ok(CollKind::Map),
-        }
+        Ok(self.marker(&self.repo.find_tree(tree)?)?.kind)
     }
 
     /// The entry of a collection that a name (as in the mount) stands for.
     pub fn lookup(&self, tree: Oid, kind: CollKind, name: &str) -> Result<Option<Child>> {
+        Ok(self.locate(tree, kind, name)?.map(|(c, _)| c))
+    }
+
+    /// Like [`Store::lookup`], with the entry's path inside the collection's tree (its bucket
+    /// path and name).
+    pub(crate) fn locate(
+        &self,
+        tree: Oid,
+        kind: CollKind,
+        name: &str,
+    ) -> Result<Option<(Child, String)>> {
         let git_name = self.git_name(kind, name)?;
         let t = self.repo.find_tree(tree)?;
-        let Some(e) = t.get_name(&git_name) else {
-            if kind.is_sequence() {
-                // Sequences written by other tools may pad their indices.
-                return Ok(self
-                    .read_dir(tree)?
-                    .entries
-                    .into_iter()
-                    .find(|c| c.name == git_name));
+        let found = match t.get_name(&git_name) {
+            Some(e) => Some((e.kind(), e.id(), git_name.clone())),
+            None => {
+                let levels = self.marker(&t)?.levels();
+                if levels > 0 {
+                    let path = bucket_path(kind, &git_name, levels) + &git_name;
+                    t.get_path(std::path::Path::new(&path))
+                        .ok()
+                        .map(|e| (e.kind(), e.id(), path))
+                } else if kind.is_sequence() {
+                    // Sequences written by other tools may pad their indices.
+                    return Ok(self
+                        .read_dir(tree)?
+                        .entries
+                        .into_iter()
+                        .find(|c| c.name == git_name)
+                        .map(|c| {
+                            let path = c.name.clone();
+                            (c, path)
+                        }));
+                } else {
+                    None
+                }
             }
+        };
+        let Some((kind, id, path)) = found else {
             return Ok(None);
         };
-        let node = match e.kind() {
-            Some(ObjectType::Tree) => Node::Dir(e.id()),
-            Some(ObjectType::Blob) => Node::Leaf(e.id()),
+        let node = match kind {
+            Some(ObjectType::Tree) => Node::Dir(id),
+            Some(ObjectType::Blob) => Node::Leaf(id),
             _ => return Ok(None),
         };
-        Ok(Some(Child {
-            name: git_name,
-            node,
-        }))
+        Ok(Some((
+            Child {
+                name: git_name,
+                node,
+            },
+            path,
+        )))
     }
 
     /// The git entry name for a name as typed in the mount: indices lose their padding;
@@ -348,13 +494,65 @@ pub(crate) fn write_with(
         }
     };
     long_keys.sort();
-    let marker = sink(ObjectType::Blob, marker_text(kind, &long_keys).as_bytes())?;
-    entries.push((MARKER.to_owned(), Node::Leaf(marker)));
+    write_entries(sink, kind, entries, &long_keys)
+}
+
+/// Writes a collection's tree from its entries (names as in git, unique), split into buckets
+/// when it is large, and returns its node.
+pub(crate) fn write_entries(
+    sink: &mut Sink<'_>,
+    kind: CollKind,
+    mut entries: Vec<(String, Node)>,
+    long_keys: &[(String, String)],
+) -> Result<Node> {
     check_unique(&mut entries)?;
-    Ok(Node::Dir(sink(
-        ObjectType::Tree,
-        &tree_bytes(&mut entries),
-    )?))
+    let n = entries.len();
+    let levels = levels(kind, n);
+    let split = (levels > 0).then_some(n);
+    let marker = sink(
+        ObjectType::Blob,
+        marker_text(kind, long_keys, split).as_bytes(),
+    )?;
+    let mut top = if levels == 0 {
+        entries
+    } else {
+        let mut placed: Vec<(String, (String, Node))> = entries
+            .into_iter()
+            .map(|(name, node)| (bucket_path(kind, &name, levels), (name, node)))
+            .collect();
+        placed.sort_by(|a, b| a.0.cmp(&b.0));
+        write_buckets(sink, &placed, 0)?
+    };
+    top.push((MARKER.to_owned(), Node::Leaf(marker)));
+    Ok(Node::Dir(sink(ObjectType::Tree, &tree_bytes(&mut top))?))
+}
+
+/// The entries of the tree at bucket level `level` holding `placed` (sorted by bucket path,
+/// each path `%%xx/` per level): sub-buckets written, or the entries themselves at the bottom.
+fn write_buckets(
+    sink: &mut Sink<'_>,
+    placed: &[(String, (String, Node))],
+    level: usize,
+) -> Result<Vec<(String, Node)>> {
+    let width = BUCKET.len() + 3;
+    let at = level * width;
+    if placed.first().is_none_or(|(path, _)| path.len() <= at) {
+        return Ok(placed.iter().map(|(_, e)| e.clone()).collect());
+    }
+    let mut out = Vec::new();
+    let mut rest = placed;
+    while let Some((path, _)) = rest.first() {
+        let bucket = &path[at..at + width];
+        let len = rest
+            .iter()
+            .take_while(|(p, _)| &p[at..at + width] == bucket)
+            .count();
+        let mut entries = write_buckets(sink, &rest[..len], level + 1)?;
+        let tree = sink(ObjectType::Tree, &tree_bytes(&mut entries))?;
+        out.push((bucket[..width - 1].to_owned(), Node::Dir(tree)));
+        rest = &rest[len..];
+    }
+    Ok(out)
 }
 
 fn check_unique(entries: &mut [(String, Node)]) -> Result<()> {

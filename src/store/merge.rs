@@ -12,10 +12,10 @@
 //!   Their version is not lost: it is the parent of the merged commit, so `.history` and
 //!   `git log` keep it. The conflict is logged as a warning.
 
-use super::layout::{Dir, MARKER, Node, tree_bytes};
+use super::layout::{Dir, Node, write_entries};
 use super::{Result, Store};
 use crate::value::CollKind;
-use git2::{ObjectType, Oid};
+use git2::Oid;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Merges root trees: `ours` and `theirs` both derived from `base`.
@@ -143,16 +143,10 @@ fn merge_dirs(
 fn write_dir(
     store: &Store,
     kind: CollKind,
-    mut entries: Vec<(String, Node)>,
+    entries: Vec<(String, Node)>,
     long_keys: &[(String, String)],
 ) -> Result<Node> {
     let odb = store.repo().odb()?;
-    let marker = odb.write(
-        ObjectType::Blob,
-        super::layout::marker_text(kind, long_keys).as_bytes(),
-    )?;
-    entries.push((MARKER.to_owned(), Node::Leaf(marker)));
-    Ok(Node::Dir(
-        odb.write(ObjectType::Tree, &tree_bytes(&mut entries))?,
-    ))
+    let mut sink = |kind, data: &[u8]| Ok(odb.write(kind, data)?);
+    write_entries(&mut sink, kind, entries, long_keys)
 }

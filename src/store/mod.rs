@@ -14,7 +14,7 @@ pub mod merge;
 
 pub use edit::Edit;
 pub use history::{Change, LogEntry};
-pub use layout::{Child, Dir, Node, parse_index};
+pub use layout::{Child, Dir, Node, SPLIT_OVER, parse_index};
 
 use crate::codec::{CodecError, Format};
 use git2::{ErrorCode, Oid, Repository, Signature};

@@ -5,3 +5,4 @@ mod edits;
 mod merge;
 mod roundtrip;
 mod sharing;
+mod split;
