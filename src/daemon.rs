@@ -145,7 +145,16 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     };
     store.head_commit()?;
     let fsname = format!("valfs:{}", args.repo.display());
-    let fs = ValFs::new(State::new(store, args.opts.clone())?);
+    let mut state = State::new(store, args.opts.clone())?;
+    // The .history index, before the mount is ready: read from the repository where an
+    // earlier mount saved it (milliseconds for 100,000 versions), else built (a first mount of
+    // a long history walks it once).
+    match crate::fs::HistoryIndex::build(&args.repo, &args.branch) {
+        Ok(index) => state.offer_history(index),
+        Err(e) => log::warn!("indexing history: {e}"),
+    }
+    crate::sys::trim_heap();
+    let fs = ValFs::new(state);
     let cfg = ValFs::config(args.opts.read_only, args.allow_other, &fsname);
     let mut session = fuser::Session::new(fs.clone(), &args.mountpoint, &cfg).map_err(|e| {
         DaemonError::Setup(format!(
@@ -177,10 +186,6 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     // Follow other writers and commit coalesced edits.
     let fs_watch = fs.clone();
     std::thread::spawn(move || {
-        // Build the .history index now rather than at the first listing.
-        if let Err(e) = fs_watch.lock().refresh_history() {
-            log::warn!("indexing history: {e}");
-        }
         loop {
             std::thread::sleep(Duration::from_millis(200));
             let moved = {

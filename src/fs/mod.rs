@@ -8,6 +8,7 @@ pub mod scratch;
 mod state;
 
 pub use error::{FsError, errno};
+pub use history::HistoryIndex;
 pub use state::{Attr, Options, SetAttr, State};
 
 use fuser::{

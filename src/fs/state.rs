@@ -528,6 +528,13 @@ impl State {
         }
     }
 
+    /// Installs a `.history` index built outside the lock, unless this one has seen more.
+    pub fn offer_history(&mut self, index: HistoryIndex) {
+        if self.history.is_behind(&index) {
+            self.history = index;
+        }
+    }
+
     /// Brings the `.history` index up to the branch head.
     pub fn refresh_history(&mut self) -> Result<()> {
         let head = self.store.head_commit()?;
@@ -1158,7 +1165,16 @@ impl State {
         for ino in dirty {
             self.save(ino)?;
         }
-        self.commit_pending()
+        self.commit_pending()?;
+        // Keep the .history index for the next mount (best effort: the repository may be
+        // read-only).
+        if self.refresh_history().is_ok() {
+            let path = HistoryIndex::saved_path(&self.store, self.store.branch());
+            if let Err(e) = self.history.save(&path) {
+                log::debug!("saving the history index {}: {e}", path.display());
+            }
+        }
+        Ok(())
     }
 
     pub fn rename(

@@ -1346,6 +1346,52 @@ fn history_lists_every_version_with_its_bytes() {
     assert_eq!(type_of(&m, &format!(".history/{}/v", served[1])), "vector");
 }
 
+/// The .history index is saved in the repository at unmount and read at the next mount; a
+/// branch that moved on, was rewritten, or a damaged saved index still lists exactly the
+/// branch's first-parent history.
+#[test]
+fn history_index_saved_between_mounts_stays_right() {
+    let mut m = Mount::new(DOC);
+    let check = |m: &Mount, what: &str| {
+        let commits: Vec<String> = m
+            .git(&["rev-list", "--first-parent", "--reverse", "main"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let served = m.ls("-U .history");
+        assert_eq!(served.len(), commits.len(), "{what}: {served:?}");
+        for (name, commit) in served.iter().zip(&commits) {
+            assert!(name.ends_with(&commit[..7]), "{what}: {name} vs {commit}");
+        }
+        let head1 = m.git(&["rev-parse", "main~1"]);
+        assert_eq!(
+            m.cat(".history/HEAD~1/age"),
+            m.git(&["show", &format!("{}:age", head1.trim())]),
+            "{what}: HEAD~1"
+        );
+    };
+    m.one_save("echo 1 > age", &["age"]);
+    m.one_save("echo 2 > age", &["age"]);
+    m.unmount();
+    let saved = m.repo.join("valfs/history-main");
+    assert!(saved.is_file(), "no saved index at {}", saved.display());
+
+    m.valfs_ok(&["set", "age", "3"]);
+    m.spawn();
+    check(&m, "moved on while unmounted");
+    m.unmount();
+
+    m.git(&["update-ref", "refs/heads/main", "main~2"]);
+    m.valfs_ok(&["set", "age", "4"]);
+    m.spawn();
+    check(&m, "rewritten while unmounted");
+    m.unmount();
+
+    std::fs::write(&saved, b"valfs history index 1\ngarbage").unwrap();
+    m.spawn();
+    check(&m, "damaged saved index");
+}
+
 #[test]
 fn mtime_changes_only_with_the_file() {
     let m = Mount::new(DOC);
