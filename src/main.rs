@@ -4,11 +4,26 @@ use valfs::daemon;
 
 fn main() {
     daemon::init_logging();
-    let cli = Cli::parse();
-    let result = match (&cli.command, cli.mount_args()) {
-        (_, Some(args)) => daemon::mount(&args).map_err(|e| e.to_string()),
-        (Command::Umount { mountpoint }, _) => {
-            daemon::umount(mountpoint).map_err(|e| e.to_string())
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let program = if argv.is_empty() {
+        "valfs".into()
+    } else {
+        argv.remove(0)
+    };
+    let argv = cli::helper_args(argv);
+    let cli = Cli::parse_from(std::iter::once(program).chain(argv.iter().cloned()));
+    let result = match (&cli.command, cli.mount_args(&argv)) {
+        (_, Some(Ok(args))) => daemon::mount(&args).map_err(|e| e.to_string()),
+        (_, Some(Err(e))) => Err(e.to_string()),
+        (
+            Command::Umount {
+                mountpoint,
+                if_stale,
+            },
+            _,
+        ) => daemon::umount(mountpoint, *if_stale).map_err(|e| e.to_string()),
+        (Command::Status, _) => {
+            daemon::status(&mut std::io::stdout().lock()).map_err(|e| e.to_string())
         }
         _ => cli::run(&cli, &mut std::io::stdout().lock()).map_err(|e| e.to_string()),
     };

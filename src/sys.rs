@@ -115,10 +115,11 @@ pub fn umount(path: &Path, lazy: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether a process exists.
+/// Whether a process exists (also one of another user, which we may not signal).
 pub fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Bounds libgit2's object cache (its default is 256 MiB): the mount's memory should follow
