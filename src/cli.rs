@@ -244,11 +244,11 @@ impl Cli {
 /// The command line for this program's arguments (without the program name), translating
 /// the form mount(8) uses through fuse3's mount.fuse3, `SOURCE MOUNTPOINT [-o OPTIONS]`, into
 /// `--store SOURCE mount --daemon MOUNTPOINT -o OPTIONS` (`--repo SOURCE` when SOURCE has a
-/// `/`). `-f` keeps that mount in the foreground.
-pub fn helper_args(args: Vec<OsString>) -> Vec<OsString> {
+/// `/`). `-f` keeps that mount in the foreground. Says whether it was that form.
+pub fn helper_args(args: Vec<OsString>) -> (Vec<OsString>, bool) {
     use clap::CommandFactory;
     let Some(first) = args.first().map(|a| a.to_string_lossy().into_owned()) else {
-        return args;
+        return (args, false);
     };
     let is_subcommand = Cli::command()
         .get_subcommands()
@@ -259,7 +259,7 @@ pub fn helper_args(args: Vec<OsString>) -> Vec<OsString> {
         || args.len() < 2
         || args[1].to_string_lossy().starts_with('-')
     {
-        return args;
+        return (args, false);
     }
     let source = &args[0];
     let mut out: Vec<OsString> = Vec::new();
@@ -292,7 +292,7 @@ pub fn helper_args(args: Vec<OsString>) -> Vec<OsString> {
     out.extend(rest);
     out.push("--".into());
     out.push(args[1].clone());
-    out
+    (out, true)
 }
 
 /// Runs a subcommand other than `mount`/`umount`, writing its output to `out`.
@@ -486,6 +486,41 @@ impl Progress {
     fn done(&self) {
         if self.tty && self.total > 10_000 {
             eprintln!("\rwriting objects: done ({} values)          ", self.total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::helper_args;
+    use std::ffi::OsString;
+
+    fn args(s: &str) -> Vec<OsString> {
+        s.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn mount_fuse3s_form_becomes_a_daemon_mount() {
+        let (a, helper) = helper_args(args("notes /mnt/n -o rw,noauto,dev,suid"));
+        assert!(helper);
+        assert_eq!(
+            a,
+            args("--store notes mount --daemon -o rw,noauto,dev,suid -- /mnt/n")
+        );
+        let (a, _) = helper_args(args("/srv/v.git /mnt/v -f"));
+        assert_eq!(a, args("--repo /srv/v.git mount -- /mnt/v"));
+    }
+
+    #[test]
+    fn subcommands_and_options_are_left_alone() {
+        for line in [
+            "mount /mnt/n",
+            "umount /mnt/n",
+            "get a/b",
+            "--repo r get a",
+            "help mount",
+        ] {
+            assert_eq!(helper_args(args(line)), (args(line), false), "{line}");
         }
     }
 }

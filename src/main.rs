@@ -10,7 +10,12 @@ fn main() {
     } else {
         argv.remove(0)
     };
-    let argv = cli::helper_args(argv);
+    let (argv, from_mount) = cli::helper_args(argv);
+    if from_mount && let Some(home) = valfs::sys::passwd_home() {
+        // mount(8) drops HOME and mount.fuse3 then sets /root, also for a user's mount
+        // (fstab `user`): named stores are found from the user's real home.
+        valfs::sys::set_home(&home);
+    }
     let cli = Cli::parse_from(std::iter::once(program).chain(argv.iter().cloned()));
     let result = match (&cli.command, cli.mount_args(&argv)) {
         (_, Some(Ok(args))) => daemon::mount(&args).map_err(|e| e.to_string()),
