@@ -4,6 +4,7 @@ use crate::codec::{self, Format};
 use crate::store::{self, Edit, Store, StoreError};
 use crate::value::Path;
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -15,8 +16,17 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// The repository (default: the embedded store under $XDG_DATA_HOME/valfs/).
-    #[arg(long, global = true, env = "VALFS_REPO", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "VALFS_REPO",
+        value_name = "PATH",
+        conflicts_with = "store"
+    )]
     pub repo: Option<PathBuf>,
+    /// A named store, $XDG_DATA_HOME/valfs/NAME.git, created on first use.
+    #[arg(long, global = true, env = "VALFS_STORE", value_name = "NAME", value_parser = parse_store_name)]
+    pub store: Option<String>,
     /// The branch holding the value.
     #[arg(long, global = true, default_value = store::DEFAULT_BRANCH, value_name = "NAME")]
     pub branch: String,
@@ -76,6 +86,10 @@ pub enum Command {
     /// Pack the repository and drop unreachable objects (runs `git gc`).
     Gc,
     /// Mount the value at MOUNTPOINT (in the foreground; --daemon detaches once it is usable).
+    ///
+    /// mount(8) and fstab run `valfs SOURCE MOUNTPOINT -o OPTIONS` (through fuse3's
+    /// mount.fuse3), where SOURCE is a store name or a repository path (one with a `/`); that
+    /// form mounts as `--daemon` does.
     Mount {
         mountpoint: PathBuf,
         /// Return once the mount is usable, leaving the daemon running.
@@ -101,9 +115,32 @@ pub enum Command {
         /// Let other users in (their access is checked against the modes shown).
         #[arg(long)]
         allow_other: bool,
+        /// Mount options as for mount(8), comma-separated (repeatable): ro, rw, allow_other,
+        /// branch=NAME, uid=N, gid=N, umask=OCTAL, coalesce=MS, scratch=GLOB, and the generic
+        /// flags (noexec, nosuid, nodev, noatime, ...); noauto, user, nofail, _netdev and
+        /// x-* are for mount(8) and ignored.
+        #[arg(short = 'o', value_name = "OPTIONS")]
+        options: Vec<String>,
     },
     /// Unmount: pending changes are committed first. Also clears a stale mount.
-    Umount { mountpoint: PathBuf },
+    Umount {
+        mountpoint: PathBuf,
+        /// Only clear a stale mount (its daemon died); leave anything else alone.
+        #[arg(long)]
+        if_stale: bool,
+    },
+    /// List the active valfs mounts: store, branch, head commit and what is pending.
+    Status,
+}
+
+/// A store name is one path component: no `/`, not empty, not starting with `.`.
+fn parse_store_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains('/') || s.starts_with('.') || s.contains('\0') {
+        return Err(format!(
+            "{s:?}: a store name is a plain name (no `/`, not starting with `.`); use --repo for a path"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_octal(s: &str) -> Result<u16, String> {
@@ -125,12 +162,14 @@ pub enum CliError {
 impl Cli {
     /// The repository this invocation works on.
     pub fn repo_path(&self) -> PathBuf {
-        self.repo
-            .clone()
-            .unwrap_or_else(|| store::named_store("default"))
+        match (&self.repo, &self.store) {
+            (Some(path), _) => path.clone(),
+            (None, Some(name)) => store::named_store(name),
+            (None, None) => store::named_store("default"),
+        }
     }
 
-    /// Opens the store; the embedded default store is created on first use.
+    /// Opens the store; the embedded default store and named stores are created on first use.
     pub fn open(&self) -> Result<Store, StoreError> {
         match &self.repo {
             Some(path) => Store::open(path, &self.branch),
@@ -140,8 +179,12 @@ impl Cli {
 }
 
 impl Cli {
-    /// The mount settings, for `valfs mount`.
-    pub fn mount_args(&self) -> Option<crate::daemon::MountArgs> {
+    /// The mount settings, for `valfs mount`; `argv` is the command line this was parsed from
+    /// (without the program name), which `--daemon` runs again in the foreground.
+    pub fn mount_args(
+        &self,
+        argv: &[OsString],
+    ) -> Option<Result<crate::daemon::MountArgs, CliError>> {
         let Command::Mount {
             mountpoint,
             daemon,
@@ -152,27 +195,104 @@ impl Cli {
             gid,
             umask,
             allow_other,
+            options,
         } = &self.command
         else {
             return None;
         };
-        Some(crate::daemon::MountArgs {
+        let mut o = crate::daemon::MountOpts {
+            branch: self.branch.clone(),
+            read_only: *read_only,
+            allow_other: *allow_other,
+            uid: *uid,
+            gid: *gid,
+            umask: *umask,
+            coalesce: coalesce.map(std::time::Duration::from_millis),
+            scratch: scratch.clone(),
+            kernel_flags: Vec::new(),
+        };
+        for list in options {
+            if let Err(e) = o.apply(list) {
+                return Some(Err(CliError::Message(e)));
+            }
+        }
+        Some(Ok(crate::daemon::MountArgs {
             repo: self.repo_path(),
             create: self.repo.is_none(),
-            branch: self.branch.clone(),
+            branch: o.branch,
             mountpoint: mountpoint.clone(),
             daemon: *daemon,
-            allow_other: *allow_other,
+            allow_other: o.allow_other,
             opts: crate::fs::Options {
-                scratch: crate::fs::scratch::Scratch::new(scratch),
-                coalesce: coalesce.map(std::time::Duration::from_millis),
-                read_only: *read_only,
-                uid: uid.unwrap_or_else(crate::sys::uid),
-                gid: gid.unwrap_or_else(crate::sys::gid),
-                umask: umask.unwrap_or_else(crate::sys::umask),
+                scratch: crate::fs::scratch::Scratch::new(&o.scratch),
+                coalesce: o.coalesce,
+                read_only: o.read_only,
+                uid: o.uid.unwrap_or_else(crate::sys::uid),
+                gid: o.gid.unwrap_or_else(crate::sys::gid),
+                umask: o.umask.unwrap_or_else(crate::sys::umask),
             },
-        })
+            kernel_flags: o.kernel_flags,
+            argv: argv
+                .iter()
+                .filter(|a| a.as_os_str() != "--daemon")
+                .cloned()
+                .collect(),
+        }))
     }
+}
+
+/// The command line for this program's arguments (without the program name), translating
+/// the form mount(8) uses through fuse3's mount.fuse3, `SOURCE MOUNTPOINT [-o OPTIONS]`, into
+/// `--store SOURCE mount --daemon MOUNTPOINT -o OPTIONS` (`--repo SOURCE` when SOURCE has a
+/// `/`). `-f` keeps that mount in the foreground. Says whether it was that form.
+pub fn helper_args(args: Vec<OsString>) -> (Vec<OsString>, bool) {
+    use clap::CommandFactory;
+    let Some(first) = args.first().map(|a| a.to_string_lossy().into_owned()) else {
+        return (args, false);
+    };
+    let is_subcommand = Cli::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == first || c.get_all_aliases().any(|a| a == first))
+        || first == "help";
+    if is_subcommand
+        || first.starts_with('-')
+        || args.len() < 2
+        || args[1].to_string_lossy().starts_with('-')
+    {
+        return (args, false);
+    }
+    let source = &args[0];
+    let mut out: Vec<OsString> = Vec::new();
+    if source.to_string_lossy().contains('/') {
+        out.push("--repo".into());
+    } else {
+        out.push("--store".into());
+    }
+    out.push(source.clone());
+    out.push("mount".into());
+    let mut rest = Vec::new();
+    let mut daemon = true;
+    let mut it = args[2..].iter();
+    while let Some(a) = it.next() {
+        if a == "-f" {
+            daemon = false;
+        } else if a == "-o" {
+            rest.push(a.clone());
+            if let Some(v) = it.next() {
+                rest.push(v.clone());
+            }
+        } else {
+            // Anything else is left for clap to refuse with a message.
+            rest.push(a.clone());
+        }
+    }
+    if daemon {
+        out.push("--daemon".into());
+    }
+    out.extend(rest);
+    out.push("--".into());
+    out.push(args[1].clone());
+    (out, true)
 }
 
 /// Runs a subcommand other than `mount`/`umount`, writing its output to `out`.
@@ -310,7 +430,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let short = &commit.to_string()[..7];
             store.commit_root_tree(store.commit_root(commit)?, &format!("revert to {short}"))?;
         }
-        Command::Mount { .. } | Command::Umount { .. } => {
+        Command::Mount { .. } | Command::Umount { .. } | Command::Status => {
             return Err(CliError::Message(
                 "mount and umount are run by the daemon".into(),
             ));
@@ -366,6 +486,41 @@ impl Progress {
     fn done(&self) {
         if self.tty && self.total > 10_000 {
             eprintln!("\rwriting objects: done ({} values)          ", self.total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::helper_args;
+    use std::ffi::OsString;
+
+    fn args(s: &str) -> Vec<OsString> {
+        s.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn mount_fuse3s_form_becomes_a_daemon_mount() {
+        let (a, helper) = helper_args(args("notes /mnt/n -o rw,noauto,dev,suid"));
+        assert!(helper);
+        assert_eq!(
+            a,
+            args("--store notes mount --daemon -o rw,noauto,dev,suid -- /mnt/n")
+        );
+        let (a, _) = helper_args(args("/srv/v.git /mnt/v -f"));
+        assert_eq!(a, args("--repo /srv/v.git mount -- /mnt/v"));
+    }
+
+    #[test]
+    fn subcommands_and_options_are_left_alone() {
+        for line in [
+            "mount /mnt/n",
+            "umount /mnt/n",
+            "get a/b",
+            "--repo r get a",
+            "help mount",
+        ] {
+            assert_eq!(helper_args(args(line)), (args(line), false), "{line}");
         }
     }
 }

@@ -115,10 +115,11 @@ pub fn umount(path: &Path, lazy: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether a process exists.
+/// Whether a process exists (also one of another user, which we may not signal).
 pub fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Bounds libgit2's object cache (its default is 256 MiB): the mount's memory should follow
@@ -143,4 +144,35 @@ pub fn big_thread_stacks() {
         // SAFETY: called by the daemon before it starts any thread.
         unsafe { std::env::set_var("RUST_MIN_STACK", (32usize << 20).to_string()) };
     }
+}
+
+/// The home directory of the real user, from the password database.
+pub fn passwd_home() -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: passwd is plain data that getpwuid_r fills.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf outlives the use of pw's fields.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            &mut pw,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() || pw.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: pw_dir points to a NUL-terminated string inside buf.
+    let dir = unsafe { std::ffi::CStr::from_ptr(pw.pw_dir) };
+    Some(std::ffi::OsStr::from_bytes(dir.to_bytes()).into())
+}
+
+/// Sets `HOME` (before any thread is started).
+pub fn set_home(dir: &Path) {
+    // SAFETY: called from main before the program starts a thread.
+    unsafe { std::env::set_var("HOME", dir) };
 }

@@ -1524,6 +1524,13 @@ impl State {
     pub fn inodes_in_use(&self) -> u64 {
         self.table.len() as u64
     }
+
+    /// What is not committed yet, for `valfs status`: queued (coalesced) edits, and files
+    /// open with writes not saved yet.
+    pub fn pending_work(&self) -> (usize, usize) {
+        let unsaved = self.open.values().filter(|o| o.dirty).count();
+        (self.pending.len(), unsaved)
+    }
 }
 
 /// Whether a name under `.history` always names the same commit: a listed

@@ -1,8 +1,17 @@
 //! The mount's lifecycle: checks, logging, readiness, signals, the registry of running mounts
 //! and a clean unmount that commits what is pending.
 
+mod options;
+pub mod registry;
+mod status;
+
+pub use options::MountOpts;
+pub use registry::{is_mounted, log_file};
+pub use status::status;
+
 use crate::fs::{Options, State, ValFs};
 use crate::store::Store;
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +27,11 @@ pub struct MountArgs {
     pub daemon: bool,
     pub allow_other: bool,
     pub opts: Options,
+    /// Generic mount flags for the kernel (`noexec`, `nosuid`, ...).
+    pub kernel_flags: Vec<String>,
+    /// The arguments (after the program name) that run this mount again in the foreground:
+    /// what `--daemon` starts.
+    pub argv: Vec<OsString>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,57 +85,26 @@ pub fn check_mountpoint(path: &Path) -> Result<(), DaemonError> {
     }
 }
 
-/// Whether a path is a mount point (per /proc/self/mountinfo).
-pub fn is_mounted(path: &Path) -> bool {
-    let Ok(canon) = path.canonicalize().or_else(|_| std::path::absolute(path)) else {
-        return false;
-    };
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    info.lines().any(|l| {
-        l.split(' ').nth(4).map(unescape_mountinfo).as_deref()
-            == Some(canon.to_string_lossy().as_ref())
-    })
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-}
-
-/// Where running mounts record themselves (for `valfs umount` and `valfs status`).
-fn registry_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d).join("valfs"),
-        None => std::env::temp_dir().join(format!("valfs-{}", crate::sys::uid())),
+/// Why FUSE cannot be used here, if it cannot.
+pub fn check_fuse_device() -> Result<(), DaemonError> {
+    match std::fs::metadata("/dev/fuse") {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DaemonError::Setup(
+            "/dev/fuse is missing: load the fuse kernel module (`modprobe fuse`), or give \
+             this container the device (e.g. `--device /dev/fuse`)"
+                .into(),
+        )),
+        Err(e) => Err(DaemonError::Setup(format!("/dev/fuse: {e}"))),
     }
-}
-
-fn registry_file(mountpoint: &Path) -> PathBuf {
-    let abs = std::path::absolute(mountpoint).unwrap_or_else(|_| mountpoint.to_path_buf());
-    registry_dir().join(
-        abs.to_string_lossy()
-            .replace('%', "%25")
-            .replace('/', "%2F"),
-    )
-}
-
-/// Where a `--daemon` mount logs.
-pub fn log_file(mountpoint: &Path) -> PathBuf {
-    let mut p = registry_file(mountpoint).into_os_string();
-    p.push(".log");
-    PathBuf::from(p)
 }
 
 /// Mounts and serves until unmounted or signalled. With `daemon`, returns once the mount is
 /// usable in a detached child, or with the child's error.
 pub fn mount(args: &MountArgs) -> Result<(), DaemonError> {
     check_mountpoint(&args.mountpoint)?;
+    check_fuse_device()?;
     if args.daemon {
-        return spawn_daemon(&args.mountpoint);
+        return spawn_daemon(args);
     }
     let ready_fd = std::env::var("VALFS_READY_FD")
         .ok()
@@ -144,7 +127,12 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
         Store::open(&args.repo, &args.branch)?
     };
     store.head_commit()?;
-    let fsname = format!("valfs:{}", args.repo.display());
+    let repo = std::path::absolute(&args.repo).unwrap_or_else(|_| args.repo.clone());
+    let mountpoint = args
+        .mountpoint
+        .canonicalize()
+        .unwrap_or_else(|_| args.mountpoint.clone());
+    let fsname = format!("valfs:{}", repo.display());
     let mut state = State::new(store, args.opts.clone())?;
     // The .history index, before the mount is ready: read from the repository where an
     // earlier mount saved it (milliseconds for 100,000 versions), else built (a first mount of
@@ -155,46 +143,62 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     }
     crate::sys::trim_heap();
     let fs = ValFs::new(state);
-    let cfg = ValFs::config(args.opts.read_only, args.allow_other, &fsname);
-    let mut session = fuser::Session::new(fs.clone(), &args.mountpoint, &cfg).map_err(|e| {
-        DaemonError::Setup(format!(
-            "cannot mount on {}: {e}",
-            args.mountpoint.display()
-        ))
+    let mut cfg = ValFs::config(args.opts.read_only, args.allow_other, &fsname);
+    cfg.mount_options
+        .extend(args.kernel_flags.iter().filter_map(|f| kernel_flag(f)));
+    if crate::sys::uid() == 0 {
+        // fuser mounts directly as root and passes the subtype to fusermount3 only; tell the
+        // kernel too, so the mount table says `fuse.valfs` (for findmnt -t, umount -t).
+        cfg.mount_options
+            .push(fuser::MountOption::CUSTOM("subtype=valfs".into()));
+    }
+    let mut session = fuser::Session::new(fs.clone(), &mountpoint, &cfg).map_err(|e| {
+        DaemonError::Setup(format!("cannot mount on {}: {e}", mountpoint.display()))
     })?;
     fs.set_notifier(session.notifier());
     let mut unmounter = session.unmount_callable();
 
+    let reg = std::sync::Arc::new(std::sync::Mutex::new(registry::Registration::new(
+        registry::Entry {
+            pid: std::process::id() as i32,
+            mountpoint: mountpoint.to_string_lossy().into_owned(),
+            repo: repo.to_string_lossy().into_owned(),
+            branch: args.branch.clone(),
+            ..registry::Entry::default()
+        },
+    )));
+
     // Stop on SIGTERM/SIGINT: commit what is pending, then unmount.
     let fs_sig = fs.clone();
-    let mountpoint = args.mountpoint.clone();
+    let mnt = mountpoint.clone();
     std::thread::spawn(move || {
         let sig = crate::sys::wait_signal(&signals);
-        log::info!(
-            "signal {sig}: committing and unmounting {}",
-            mountpoint.display()
-        );
+        log::info!("signal {sig}: committing and unmounting {}", mnt.display());
         if let Err(e) = fs_sig.lock().settle() {
             log::error!("committing pending changes failed: {e}");
         }
         if let Err(e) = unmounter.unmount() {
             log::warn!("unmount: {e}; detaching lazily");
-            let _ = crate::sys::umount(&mountpoint, true);
+            let _ = crate::sys::umount(&mnt, true);
         }
     });
 
-    // Follow other writers and commit coalesced edits.
+    // Follow other writers, commit coalesced edits, and publish what is pending.
     let fs_watch = fs.clone();
+    let reg_watch = reg.clone();
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_millis(200));
-            let moved = {
+            let (moved, pending) = {
                 let mut st = fs_watch.lock();
                 if let Err(e) = st.tick() {
                     log::error!("coalesced commit failed: {e}");
                 }
-                st.follow_head()
+                (st.follow_head(), st.pending_work())
             };
+            if let Ok(mut r) = reg_watch.lock() {
+                r.set_pending(pending.0, pending.1);
+            }
             match moved {
                 Ok(Some(inos)) => fs_watch.invalidate(&crate::fs::state_inval(inos)),
                 Ok(None) => {}
@@ -203,22 +207,11 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
         }
     });
 
-    let reg = registry_file(&args.mountpoint);
-    let _ = std::fs::create_dir_all(registry_dir());
-    let _ = std::fs::write(
-        &reg,
-        format!(
-            "{}\n{}\n{}\n",
-            std::process::id(),
-            args.repo.display(),
-            args.branch
-        ),
-    );
     log::info!(
         "mounted {} ({}) on {}",
-        args.repo.display(),
+        repo.display(),
         args.branch,
-        args.mountpoint.display()
+        mountpoint.display()
     );
     if let Some(f) = ready.as_mut() {
         let _ = writeln!(f, "ready");
@@ -227,30 +220,47 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     notify_systemd("READY=1");
     let result = session.run();
     notify_systemd("STOPPING=1");
-    let _ = std::fs::remove_file(&reg);
-    log::info!("unmounted {}", args.mountpoint.display());
+    if let Ok(mut r) = reg.lock() {
+        r.close();
+    }
+    log::info!("unmounted {}", mountpoint.display());
     result.map_err(DaemonError::Io)
 }
 
-/// Re-runs this command without `--daemon` in a detached child and waits until it reports
-/// that the mount is usable (or why it is not).
-fn spawn_daemon(mountpoint: &Path) -> Result<(), DaemonError> {
+/// A generic mount flag for fuser.
+fn kernel_flag(name: &str) -> Option<fuser::MountOption> {
+    use fuser::MountOption as M;
+    Some(match name {
+        "dev" => M::Dev,
+        "nodev" => M::NoDev,
+        "suid" => M::Suid,
+        "nosuid" => M::NoSuid,
+        "exec" => M::Exec,
+        "noexec" => M::NoExec,
+        "atime" => M::Atime,
+        "noatime" => M::NoAtime,
+        "sync" => M::Sync,
+        "async" => M::Async,
+        "dirsync" => M::DirSync,
+        _ => return None,
+    })
+}
+
+/// Re-runs this mount in the foreground in a detached child and waits until it reports that
+/// the mount is usable (or why it is not).
+fn spawn_daemon(args: &MountArgs) -> Result<(), DaemonError> {
     let (read, write) = crate::sys::pipe()?;
     let exe = std::env::current_exe()?;
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--daemon")
-        .collect();
     use std::os::unix::process::CommandExt;
     // The daemon's log goes to a file beside its registry entry: an inherited stderr would
     // keep a caller's pipe open (`out=$(valfs mount --daemon d 2>&1)` would never return).
-    let _ = std::fs::create_dir_all(registry_dir());
+    let _ = std::fs::create_dir_all(registry::dir());
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log_file(mountpoint))?;
+        .open(log_file(&args.mountpoint))?;
     let mut child = std::process::Command::new(exe)
-        .args(args)
+        .args(&args.argv)
         .env("VALFS_READY_FD", crate::sys::raw(&write).to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -295,39 +305,49 @@ fn notify_systemd(state: &str) {
 }
 
 /// Unmounts: the daemon commits what is pending and exits; waits for it. Clears a stale mount
-/// left by a daemon that died.
-pub fn umount(mountpoint: &Path) -> Result<(), DaemonError> {
-    let reg = registry_file(mountpoint);
-    let pid = std::fs::read_to_string(&reg)
-        .ok()
-        .and_then(|s| s.lines().next()?.parse::<i32>().ok());
-    let stale =
-        matches!(std::fs::metadata(mountpoint), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
+/// left by a daemon that died. With `only_stale`, clears a stale mount and leaves anything
+/// else alone (for a service about to mount there again).
+pub fn umount(mountpoint: &Path, only_stale: bool) -> Result<(), DaemonError> {
+    let stale = registry::is_stale(mountpoint);
+    if only_stale && !stale {
+        return Ok(());
+    }
     if !stale && !is_mounted(mountpoint) {
         return Err(DaemonError::Setup(format!(
             "{}: not mounted",
             mountpoint.display()
         )));
     }
-    if let Err(e) = crate::sys::umount(mountpoint, stale) {
-        if e.raw_os_error() == Some(libc::EBUSY) {
+    let pid = registry::read(mountpoint).map(|e| e.pid);
+    match crate::sys::umount(mountpoint, stale) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
             return Err(DaemonError::Setup(format!(
-                "{}: busy (files are open there)",
+                "{}: busy (files are open there; close them, or leave the directory)",
                 mountpoint.display()
             )));
         }
-        if e.raw_os_error() == Some(libc::EPERM) {
-            let st = std::process::Command::new("fusermount3")
-                .arg("-u")
-                .arg(mountpoint)
-                .status()?;
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            // Not root: fuse3's set-uid helper unmounts what this user mounted.
+            let mut cmd = std::process::Command::new("fusermount3");
+            cmd.arg("-u");
+            if stale {
+                cmd.arg("-z");
+            }
+            let st = cmd.arg(mountpoint).status().map_err(|e| {
+                DaemonError::Setup(format!(
+                    "umount {}: not permitted, and fusermount3 (package fuse3) cannot run: {e}",
+                    mountpoint.display()
+                ))
+            })?;
             if !st.success() {
                 return Err(DaemonError::Setup(format!(
                     "fusermount3 -u {} failed",
                     mountpoint.display()
                 )));
             }
-        } else {
+        }
+        Err(e) => {
             return Err(DaemonError::Setup(format!(
                 "umount {}: {e}",
                 mountpoint.display()
@@ -341,7 +361,9 @@ pub fn umount(mountpoint: &Path) -> Result<(), DaemonError> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        if !crate::sys::alive(pid) {
+            let _ = std::fs::remove_file(registry::file(mountpoint));
+        }
     }
-    let _ = std::fs::remove_file(&reg);
     Ok(())
 }
