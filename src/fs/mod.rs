@@ -9,7 +9,7 @@ mod state;
 
 pub use error::{FsError, errno};
 pub use history::HistoryIndex;
-pub use state::{Attr, Options, SetAttr, State};
+pub use state::{Attr, Options, Prepared, SetAttr, State, Written};
 
 use fuser::{
     AccessFlags, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
@@ -378,7 +378,16 @@ impl Filesystem for ValFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        match self.run("flush", |s| s.flush(fh.0)) {
+        // A big file is parsed and written without the lock, then committed with it.
+        let prepared = self.lock().prepare_flush(fh.0);
+        let result = match prepared {
+            Some(p) => {
+                let written = p.write();
+                self.run("flush", |s| s.finish_flush(fh.0, written))
+            }
+            None => self.run("flush", |s| s.flush(fh.0)),
+        };
+        match result {
             Ok(inval) => {
                 // close(2) holds no directory lock: safe to invalidate before replying, so the
                 // next lookup already sees a file that became a folder.

@@ -56,6 +56,41 @@ pub struct Attr {
 }
 
 /// The shared buffer of an open live file.
+/// Files at least this big are parsed and their objects written without the lock at their
+/// save: reads of the mount go on meanwhile.
+pub const HEAVY_SAVE: usize = 256 << 10;
+
+/// The heavy half of saving a big file: its bytes, and the repository to write them to.
+pub struct Prepared {
+    data: Vec<u8>,
+    repo: std::path::PathBuf,
+    branch: String,
+}
+
+/// A big file parsed and written to the object database, not yet in the value.
+pub struct Written {
+    data: Vec<u8>,
+    node: Node,
+    depth: usize,
+    is_dir: bool,
+}
+
+impl Prepared {
+    /// Parses the file's text and writes its objects (in one pack), on a repository handle
+    /// of its own.
+    pub fn write(self) -> Result<Written> {
+        let store = Store::open(&self.repo, &self.branch)?;
+        let value = codec::parse_file_text(store.format(), &self.data)?;
+        let node = store.write_value_packed(&value, &mut |_| {})?;
+        Ok(Written {
+            depth: crate::store::depth_below(&value),
+            is_dir: value.is_collection(),
+            node,
+            data: self.data,
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 struct OpenFile {
     data: Vec<u8>,
@@ -758,6 +793,38 @@ impl State {
         Ok(data.len() as u32)
     }
 
+    /// The heavy half of a flush of a big file, to be done without the lock (so reads go on
+    /// meanwhile): `None` when the flush has nothing heavy to do.
+    pub fn prepare_flush(&self, fh: u64) -> Option<Prepared> {
+        let ino = self.handles.get(&fh)?.ino;
+        let o = self.open.get(&ino)?;
+        if !o.wrote || !o.dirty || o.insert || o.data.len() < HEAVY_SAVE {
+            return None;
+        }
+        Some(Prepared {
+            data: o.data.clone(),
+            repo: self.store.path().to_owned(),
+            branch: self.store.branch().to_owned(),
+        })
+    }
+
+    /// Completes a flush whose file was parsed and written by [`Prepared::write`]; a plain
+    /// flush if the file changed since (or the heavy half failed).
+    pub fn finish_flush(&mut self, fh: u64, written: Result<Written>) -> Result<Inval> {
+        let w = written?;
+        let Some(ino) = self.handles.get(&fh).map(|h| h.ino) else {
+            return Ok(Inval::default());
+        };
+        if !self
+            .open
+            .get(&ino)
+            .is_some_and(|o| o.wrote && !o.insert && o.data == w.data)
+        {
+            return self.flush(fh);
+        }
+        self.save_as(ino, Some(&w))
+    }
+
     /// Commits a dirty open file (at flush, fsync and the last release).
     pub fn flush(&mut self, fh: u64) -> Result<Inval> {
         let Some(h) = self.handles.get(&fh) else {
@@ -803,6 +870,12 @@ impl State {
 
     /// Commits the open buffer of `ino` if it changed.
     fn save(&mut self, ino: Ino) -> Result<Inval> {
+        self.save_as(ino, None)
+    }
+
+    /// Commits the open buffer of `ino` if it changed: parsed here, or already parsed and
+    /// written to the object database (`written`).
+    fn save_as(&mut self, ino: Ino, written: Option<&Written>) -> Result<Inval> {
         let Some(o) = self.open.get(&ino) else {
             return Ok(Inval::default());
         };
@@ -819,10 +892,16 @@ impl State {
         }
         let (parent, name, was_dir) = (inode.parent, inode.name.clone(), inode.is_dir);
         let insert = o.insert;
-        let value = codec::parse_file_text(self.store.format(), &o.data)?;
-        let is_dir = value.is_collection();
-        match (insert, crate::store::parse_index(&name)) {
-            (true, Some(v)) => {
+        let (value, is_dir) = match written {
+            Some(w) => (None, w.is_dir),
+            None => {
+                let value = codec::parse_file_text(self.store.format(), &o.data)?;
+                let is_dir = value.is_collection();
+                (Some(value), is_dir)
+            }
+        };
+        match (insert, crate::store::parse_index(&name), value) {
+            (true, Some(v), Some(value)) => {
                 let before = self.gaps.get(&parent).map_or(0, |g| g.range(..v).count());
                 let path = self.store_path(parent)?.child(&(v - before).to_string());
                 self.edit(
@@ -836,10 +915,21 @@ impl State {
                     o.insert = false;
                 }
             }
-            _ => {
+            (_, _, Some(value)) => {
                 let path = self.child_path(parent, &name)?;
                 self.edit(
                     vec![Edit::Set(path.clone(), value)],
+                    format!("write {path}"),
+                )?;
+            }
+            (_, _, None) => {
+                let w = written.ok_or(FsError::Invalid("nothing to save".into()))?;
+                let path = self.child_path(parent, &name)?;
+                if path.names().len() + w.depth > codec::MAX_DEPTH {
+                    return Err(codec::CodecError::TooDeep.into());
+                }
+                self.edit(
+                    vec![Edit::Put(path.clone(), w.node)],
                     format!("write {path}"),
                 )?;
             }

@@ -86,7 +86,7 @@ impl Updates {
 }
 
 /// How many levels hang below a value: 0 for a scalar or an empty collection.
-fn depth_below(value: &Value) -> usize {
+pub fn depth_below(value: &Value) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(value, 0)];
     while let Some((v, d)) = stack.pop() {

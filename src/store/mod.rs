@@ -12,7 +12,7 @@ mod import;
 mod layout;
 pub mod merge;
 
-pub use edit::Edit;
+pub use edit::{Edit, depth_below};
 pub use history::{Change, LogEntry};
 pub use layout::{Child, Dir, Node, SPLIT_OVER, parse_index};
 

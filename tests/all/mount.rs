@@ -1392,6 +1392,48 @@ fn history_index_saved_between_mounts_stays_right() {
     check(&m, "damaged saved index");
 }
 
+/// Files of 256 KiB and more are parsed and written without the daemon's lock: a big array
+/// copied in becomes a folder in one commit, a big text a string, rewriting it in place works,
+/// and a file changed between the two halves of its save is saved as it is at the end.
+#[test]
+fn big_files_save_in_one_commit_and_read_back() {
+    let m = Mount::new(DOC);
+    let items: Vec<String> = (0..60_000).map(|i| i.to_string()).collect();
+    std::fs::write(m.out.join("big.json"), format!("[{}]", items.join(","))).unwrap();
+    let before = m.commits();
+    m.sh_ok("cp $OUT/big.json big");
+    assert_eq!(m.commits(), before + 1, "one commit");
+    let v = m.head_value();
+    assert_eq!(v["big"].as_array().unwrap().len(), 60_000);
+    assert_eq!(m.cat("big/12345"), "12345\n");
+    assert_eq!(m.ls("big").len(), 60_000);
+
+    let text = "x".repeat(300_000);
+    std::fs::write(m.out.join("big.txt"), &text).unwrap();
+    m.sh_ok("cp $OUT/big.txt text");
+    let same = |got: &serde_json::Value, want: &str| got.as_str() == Some(want);
+    assert!(same(&m.head_value()["text"], &text), "big text as a string");
+    m.sh_ok(r#"sed -i 's/^"x/"y/' text"#);
+    let edited = format!("y{}", &text[1..]);
+    assert!(
+        same(&m.head_value()["text"], &edited),
+        "sed -i of a big text"
+    );
+    assert!(
+        m.cat("text") == format!("\"{edited}\"\n"),
+        "cat after sed -i"
+    );
+    // Two descriptors on one big file: the last close saves what both wrote.
+    m.sh_ok(
+        "exec 3>other; cat $OUT/big.txt >&3; exec 4>>other; printf z >&4; exec 4>&-; exec 3>&-",
+    );
+    assert!(
+        same(&m.head_value()["other"], &format!("{text}z")),
+        "both writes saved"
+    );
+    m.fsck();
+}
+
 #[test]
 fn mtime_changes_only_with_the_file() {
     let m = Mount::new(DOC);
