@@ -144,6 +144,7 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
         Store::open(&args.repo, &args.branch)?
     };
     store.head_commit()?;
+    store.clear_stale_lock(Duration::from_secs(2))?;
     let fsname = format!("valfs:{}", args.repo.display());
     let fs = ValFs::new(State::new(store, args.opts.clone())?);
     let cfg = ValFs::config(args.opts.read_only, args.allow_other, &fsname);

@@ -25,7 +25,7 @@ const EINVAL: i32 = 22;
 const EROFS: i32 = 30;
 const ENOTEMPTY: i32 = 39;
 
-mod harness {
+pub(crate) mod harness {
     use std::fs::OpenOptions;
     use std::io::Read;
     use std::path::{Path, PathBuf};
