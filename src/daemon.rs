@@ -297,6 +297,31 @@ pub fn umount(mountpoint: &Path) -> Result<(), DaemonError> {
     let pid = std::fs::read_to_string(&reg)
         .ok()
         .and_then(|s| s.lines().next()?.parse::<i32>().ok());
+    if let Some(pid) = pid.filter(|&p| p > 0 && crate::sys::dead(p)) {
+        // The daemon died: never touch the mount (a request would wait forever on a daemon
+        // stuck as a zombie). Abort its connection, then detach it.
+        let abs = std::path::absolute(mountpoint)?;
+        let _ = crate::sys::abort_mount(&abs);
+        match crate::sys::umount(&abs, true) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                std::process::Command::new("fusermount3")
+                    .arg("-uz")
+                    .arg(&abs)
+                    .status()?;
+            }
+            Err(e) => {
+                return Err(DaemonError::Setup(format!(
+                    "umount {}: {e}",
+                    mountpoint.display()
+                )));
+            }
+        }
+        let _ = std::fs::remove_file(&reg);
+        log::info!("cleared the mount of daemon {pid}, which had died");
+        return Ok(());
+    }
     let stale =
         matches!(std::fs::metadata(mountpoint), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
     if !stale && !is_mounted(mountpoint) {

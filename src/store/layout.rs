@@ -181,7 +181,8 @@ impl Store {
         };
         let node = match e.kind() {
             Some(ObjectType::Tree) => Node::Dir(e.id()),
-            Some(ObjectType::Blob) => Node::Leaf(e.id()),
+            // As in read_dir: a symlink's blob is never a scalar (nor ever followed).
+            Some(ObjectType::Blob) if e.filemode() & 0o170000 == 0o100000 => Node::Leaf(e.id()),
             _ => return Ok(None),
         };
         Ok(Some(Child {

@@ -214,7 +214,7 @@ pub(crate) mod harness {
         }
 
         /// Waits for the daemon to exit; kills it by PID when it is still there after `limit`.
-        fn wait_child(&mut self, limit: Duration) -> Option<ExitStatus> {
+        pub fn wait_child(&mut self, limit: Duration) -> Option<ExitStatus> {
             let mut child = self.child.take()?;
             let start = Instant::now();
             loop {
