@@ -248,3 +248,90 @@ fn retrying_a_refused_save_of_a_new_file_works() {
     assert_eq!(m.errno(&write("new", "b'ok'")), 0);
     assert_eq!(m.head_value()["new"], json!("ok"));
 }
+
+/// Runs Python as user `nobody` in the mount; returns the errno it got, or 0.
+fn errno_as_nobody(m: &Mount, code: &str) -> i32 {
+    let script = "import os, sys\ntry:\n    exec(sys.argv[1])\n    print(0)\nexcept OSError as e:\n    print(e.errno)\n";
+    let out = m
+        .cmd("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            // The system's Python: a per-user install may not be readable by nobody.
+            "/usr/bin/python3",
+            "-c",
+            script,
+            code,
+        ])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{code}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+const EACCES: i32 = 13;
+
+#[test]
+fn the_mount_is_private_unless_allow_other_and_then_modes_hold() {
+    let m = Mount::new(DOC);
+    let stat = format!("os.stat('{}/name')", m.mnt.display());
+    assert_eq!(
+        errno_as_nobody(&m, &stat),
+        EACCES,
+        "another user is kept out"
+    );
+    drop(m);
+
+    let m = Mount::with_args(DOC, &["--allow-other"]);
+    let mnt = m.mnt.display();
+    assert_eq!(
+        errno_as_nobody(&m, &format!("open('{mnt}/name').read()")),
+        0
+    );
+    // default_permissions: the kernel checks modes (files 0644 under the default umask).
+    assert_eq!(
+        errno_as_nobody(&m, &format!("open('{mnt}/name', 'w').write('x')")),
+        EACCES
+    );
+    m.sh_ok("chmod 666 name");
+    assert_eq!(
+        errno_as_nobody(&m, &format!("open('{mnt}/name', 'w').write('\"Ann\"')")),
+        0,
+        "chmod is enforced both ways"
+    );
+    assert_eq!(m.head_value()["name"], json!("Ann"));
+    assert_eq!(
+        errno_as_nobody(&m, &format!("os.mkdir('{mnt}/.history/x')")),
+        EACCES
+    );
+    still_fine_name(&m, "\"Ann\"\n");
+}
+
+fn still_fine_name(m: &Mount, name: &str) {
+    assert_eq!(m.cat("name"), name);
+    m.fsck();
+}
+
+#[test]
+fn symlinks_live_only_in_scratch_names_and_never_become_keys() {
+    let m = Mount::new(DOC);
+    let head = m.head();
+    assert_eq!(m.errno("os.symlink('/etc/passwd', 'link')"), EINVAL);
+    assert_eq!(m.errno("os.symlink('../../..', 'up')"), EINVAL);
+    assert_eq!(m.errno("os.symlink('/etc/passwd', 'name~')"), 0);
+    assert_eq!(m.errno("os.rename('name~', 'age')"), EINVAL);
+    assert_eq!(m.errno("os.symlink('/etc', 'v/x.tmp')"), 0);
+    assert_eq!(m.errno("os.rename('v/x.tmp', 'v/3')"), EINVAL);
+    assert_eq!(m.head(), head, "no symlink reached the value");
+    assert_eq!(m.cat("age"), "41\n");
+    assert!(
+        !m.all_paths_ever()
+            .iter()
+            .any(|p| p.contains('~') || p.contains(".tmp"))
+    );
+    m.fsck();
+}
