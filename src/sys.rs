@@ -115,6 +115,30 @@ pub fn umount(path: &Path, lazy: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Aborts a FUSE mount's connection (`umount -f`): every request waiting on it fails, so
+/// whatever waits on a dead daemon wakes up. The mount itself may stay (busy); detach it after.
+pub fn abort_mount(path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: c is a valid NUL-terminated path.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_FORCE) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether a process is gone or a zombie: a daemon killed while one of its threads was stuck
+/// in the kernel stays a zombie, holding its FUSE connection open, until that is aborted.
+pub fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => !alive(pid),
+    }
+}
+
 /// Whether a process exists (also one of another user, which we may not signal).
 pub fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.

@@ -127,6 +127,7 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
         Store::open(&args.repo, &args.branch)?
     };
     store.head_commit()?;
+    store.clear_stale_lock(Duration::from_secs(2))?;
     let repo = std::path::absolute(&args.repo).unwrap_or_else(|_| args.repo.clone());
     let mountpoint = args
         .mountpoint
@@ -308,6 +309,32 @@ fn notify_systemd(state: &str) {
 /// left by a daemon that died. With `only_stale`, clears a stale mount and leaves anything
 /// else alone (for a service about to mount there again).
 pub fn umount(mountpoint: &Path, only_stale: bool) -> Result<(), DaemonError> {
+    let pid = registry::read(mountpoint).map(|e| e.pid);
+    if let Some(pid) = pid.filter(|&p| p > 0 && crate::sys::dead(p)) {
+        // The daemon died: never touch the mount (a request would wait forever on a daemon
+        // stuck as a zombie). Abort its connection, then detach it.
+        let abs = std::path::absolute(mountpoint)?;
+        let _ = crate::sys::abort_mount(&abs);
+        match crate::sys::umount(&abs, true) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                std::process::Command::new("fusermount3")
+                    .arg("-uz")
+                    .arg(&abs)
+                    .status()?;
+            }
+            Err(e) => {
+                return Err(DaemonError::Setup(format!(
+                    "umount {}: {e}",
+                    mountpoint.display()
+                )));
+            }
+        }
+        let _ = std::fs::remove_file(registry::file(mountpoint));
+        log::info!("cleared the mount of daemon {pid}, which had died");
+        return Ok(());
+    }
     let stale = registry::is_stale(mountpoint);
     if only_stale && !stale {
         return Ok(());
@@ -318,7 +345,6 @@ pub fn umount(mountpoint: &Path, only_stale: bool) -> Result<(), DaemonError> {
             mountpoint.display()
         )));
     }
-    let pid = registry::read(mountpoint).map(|e| e.pid);
     match crate::sys::umount(mountpoint, stale) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {

@@ -30,6 +30,8 @@ pub enum FsError {
     NotSupported,
     #[error("cross-device link")]
     CrossDevice,
+    #[error("file too large: a file in the mount holds at most {} MiB", MAX_FILE >> 20)]
+    TooBig,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -37,6 +39,10 @@ pub enum FsError {
 }
 
 pub type Result<T, E = FsError> = std::result::Result<T, E>;
+
+/// The largest file the mount holds: an open file lives in the daemon's memory until it is
+/// committed, and its text is parsed and written again as a blob.
+pub const MAX_FILE: usize = 64 << 20;
 
 /// The errno for an error. Everything unexpected is EIO, logged with its cause.
 pub fn errno(e: &FsError) -> Errno {
@@ -53,6 +59,7 @@ pub fn errno(e: &FsError) -> Errno {
         FsError::Range => Errno::ERANGE,
         FsError::NotSupported => Errno::EOPNOTSUPP,
         FsError::CrossDevice => Errno::EXDEV,
+        FsError::TooBig => Errno::EFBIG,
         FsError::Codec(CodecError::NotUtf8 | CodecError::TooDeep | CodecError::NotJson { .. }) => {
             Errno::EINVAL
         }
@@ -95,6 +102,11 @@ mod tests {
             (FsError::ReadOnly, Errno::EROFS),
             (FsError::NoAttribute, Errno::NO_XATTR),
             (FsError::Range, Errno::ERANGE),
+            (FsError::TooBig, Errno::EFBIG),
+            (
+                FsError::Store(StoreError::Locked("refs/heads/main.lock".into())),
+                Errno::EIO,
+            ),
             (FsError::Codec(CodecError::NotUtf8), Errno::EINVAL),
             (
                 FsError::Store(StoreError::NotFound("a".into())),

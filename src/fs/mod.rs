@@ -394,11 +394,13 @@ impl Filesystem for ValFs {
                 self.invalidate(&inval);
                 reply.ok();
             }
-            Err(e) => reply.error(if e == Errno::EINVAL || e == Errno::EROFS {
-                e
-            } else {
-                Errno::EIO
-            }),
+            Err(e) => reply.error(
+                if [Errno::EINVAL, Errno::EROFS, Errno::EFBIG].contains(&e) {
+                    e
+                } else {
+                    Errno::EIO
+                },
+            ),
         }
     }
 
@@ -430,7 +432,11 @@ impl Filesystem for ValFs {
                 reply.ok();
                 self.invalidate_later(inval);
             }
-            Err(e) => reply.error(if e == Errno::EINVAL { e } else { Errno::EIO }),
+            Err(e) => reply.error(if [Errno::EINVAL, Errno::EFBIG].contains(&e) {
+                e
+            } else {
+                Errno::EIO
+            }),
         }
     }
 

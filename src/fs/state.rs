@@ -1,6 +1,6 @@
 //! The mount's state and every operation on it, free of fuser: each returns a `Result`.
 
-use super::error::{FsError, Result};
+use super::error::{FsError, MAX_FILE, Result};
 use super::history::HistoryIndex;
 use super::inode::{HISTORY, Ino, Inode, Place, ROOT, ScratchFile, Table};
 use super::scratch::Scratch;
@@ -104,6 +104,8 @@ struct OpenFile {
     /// Created in a gap a removal left in a vector (an unlink then a create, as `mv` from
     /// another filesystem does): saved by inserting the element back at its place.
     insert: bool,
+    /// A write went past [`MAX_FILE`]: the content is incomplete and is never committed.
+    too_big: bool,
 }
 
 #[derive(Debug)]
@@ -421,7 +423,12 @@ impl State {
             Obj::File { blob } => {
                 let size = match self.open.get(&ino) {
                     Some(o) => o.data.len() as u64,
-                    None => self.store.blob_size(blob)?,
+                    // A damaged blob still has attributes: reading it fails (EIO), and
+                    // overwriting it (which needs not the old bytes) repairs the value.
+                    None => self.store.blob_size(blob).unwrap_or_else(|e| {
+                        log::error!("blob {blob}: {e}");
+                        0
+                    }),
                 };
                 (false, size, Some(blob))
             }
@@ -707,7 +714,12 @@ impl State {
             }
             Obj::File { blob } => {
                 if !self.open.contains_key(&ino) {
-                    let data = self.store.read_blob(blob)?;
+                    // A truncating open needs not the old bytes: a damaged blob can be overwritten.
+                    let data = if truncate {
+                        Vec::new()
+                    } else {
+                        self.store.read_blob(blob)?
+                    };
                     self.open.insert(
                         ino,
                         OpenFile {
@@ -716,6 +728,7 @@ impl State {
                             wrote: false,
                             handles: 0,
                             insert: false,
+                            too_big: false,
                         },
                     );
                 }
@@ -725,11 +738,10 @@ impl State {
         };
         if let Some(o) = self.open.get_mut(&ino) {
             o.handles += 1;
-            if truncate && !o.data.is_empty() {
+            if truncate {
                 o.data.clear();
                 o.dirty = true;
-            } else if truncate {
-                o.dirty = true;
+                o.too_big = false;
             }
         }
         let cacheable = frozen.is_some();
@@ -783,9 +795,12 @@ impl State {
             },
         };
         let at = if append { buf.len() } else { offset as usize };
-        let end = at
-            .checked_add(data.len())
-            .ok_or(FsError::Invalid("offset".into()))?;
+        let Some(end) = at.checked_add(data.len()).filter(|&end| end <= MAX_FILE) else {
+            if let Some(o) = self.open.get_mut(&ino) {
+                o.too_big = true;
+            }
+            return Err(FsError::TooBig);
+        };
         if buf.len() < end {
             buf.resize(end, 0);
         }
@@ -881,6 +896,9 @@ impl State {
         };
         if !o.dirty {
             return Ok(Inval::default());
+        }
+        if o.too_big {
+            return Err(FsError::TooBig);
         }
         let inode = self.inode(ino)?;
         if inode.parent == 0 {
@@ -1077,6 +1095,7 @@ impl State {
                     wrote: false,
                     handles: 0,
                     insert,
+                    too_big: false,
                 },
             );
             ino
@@ -1451,6 +1470,9 @@ impl State {
         let obj = self.resolve(ino)?;
         self.writable(ino)?;
         if let Some(size) = set.size {
+            if size > MAX_FILE as u64 {
+                return Err(FsError::TooBig);
+            }
             match obj {
                 Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
                 Obj::Scratch => {
@@ -1465,6 +1487,7 @@ impl State {
                             o.dirty = true;
                             o.wrote = true;
                         }
+                        o.too_big = false;
                     } else if let Obj::File { blob } = obj {
                         let mut data = self.store.read_blob(blob)?;
                         data.resize(size as usize, 0);

@@ -295,14 +295,14 @@ impl Store {
         let git_name = self.git_name(kind, name)?;
         let t = self.repo.find_tree(tree)?;
         let found = match t.get_name(&git_name) {
-            Some(e) => Some((e.kind(), e.id(), git_name.clone())),
+            Some(e) => Some((e.kind(), e.id(), e.filemode(), git_name.clone())),
             None => {
                 let levels = self.marker(&t)?.levels();
                 if levels > 0 {
                     let path = bucket_path(kind, &git_name, levels) + &git_name;
                     t.get_path(std::path::Path::new(&path))
                         .ok()
-                        .map(|e| (e.kind(), e.id(), path))
+                        .map(|e| (e.kind(), e.id(), e.filemode(), path))
                 } else if kind.is_sequence() {
                     // Sequences written by other tools may pad their indices.
                     return Ok(self
@@ -319,12 +319,13 @@ impl Store {
                 }
             }
         };
-        let Some((kind, id, path)) = found else {
+        let Some((kind, id, mode, path)) = found else {
             return Ok(None);
         };
         let node = match kind {
             Some(ObjectType::Tree) => Node::Dir(id),
-            Some(ObjectType::Blob) => Node::Leaf(id),
+            // As in read_dir: a symlink's blob is never a scalar (nor ever followed).
+            Some(ObjectType::Blob) if mode & 0o170000 == 0o100000 => Node::Leaf(id),
             _ => return Ok(None),
         };
         Ok(Some((

@@ -47,6 +47,11 @@ pub enum StoreError {
     NoHead(String),
     #[error("the branch kept moving: gave up after {0} attempts")]
     Contended(usize),
+    #[error(
+        "{0} exists: another git process is moving the branch, or one died doing it \
+         (remove the file if no git or valfs process is running)"
+    )]
+    Locked(String),
     #[error("repository is damaged: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -285,7 +290,52 @@ impl Store {
                 200 * (attempt as u64 % 10 + 1),
             ));
         }
+        if self.ref_lock().exists() {
+            return Err(StoreError::Locked(self.ref_lock().display().to_string()));
+        }
         Err(StoreError::Contended(ATTEMPTS))
+    }
+
+    /// The lock file git and libgit2 create beside the branch's ref while they move it.
+    fn ref_lock(&self) -> PathBuf {
+        self.repo.path().join(format!("{}.lock", self.refname()))
+    }
+
+    /// Removes the branch's ref lock if it is stale. A writer holds the lock for milliseconds,
+    /// so a lock still there and unchanged after `grace` was left by a process that died while
+    /// moving the branch (a daemon killed mid-commit); left alone, it would fail every save.
+    /// Returns whether a lock was removed.
+    pub fn clear_stale_lock(&self, grace: std::time::Duration) -> Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let lock = self.ref_lock();
+        let stamp = |m: &std::fs::Metadata| (m.ino(), m.mtime(), m.mtime_nsec(), m.len());
+        let Ok(first) = std::fs::metadata(&lock) else {
+            return Ok(false);
+        };
+        let mut seen = stamp(&first);
+        let mut since = std::time::Instant::now();
+        while since.elapsed() < grace {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            match std::fs::metadata(&lock) {
+                Err(_) => return Ok(false),
+                Ok(m) if stamp(&m) != seen => {
+                    seen = stamp(&m);
+                    since = std::time::Instant::now();
+                }
+                Ok(_) => {}
+            }
+        }
+        match std::fs::remove_file(&lock) {
+            Ok(()) => {
+                log::warn!(
+                    "removed the stale lock {} (left by a writer that died mid-commit)",
+                    lock.display()
+                );
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Replaces the whole value with the tree of `tree` as a new commit (used by revert).

@@ -2,8 +2,12 @@
 //! the `valfs` command line, and real mounts exercised with real tools.
 #![allow(clippy::unwrap_used)]
 
+mod bad_input;
 mod cli;
 mod common;
+mod concurrent;
+mod crash;
+mod failures;
 mod mount;
 mod service;
 mod store;

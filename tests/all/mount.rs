@@ -25,7 +25,7 @@ const EINVAL: i32 = 22;
 const EROFS: i32 = 30;
 const ENOTEMPTY: i32 = 39;
 
-mod harness {
+pub(crate) mod harness {
     use std::fs::OpenOptions;
     use std::io::Read;
     use std::path::{Path, PathBuf};
@@ -214,7 +214,7 @@ mod harness {
         }
 
         /// Waits for the daemon to exit; kills it by PID when it is still there after `limit`.
-        fn wait_child(&mut self, limit: Duration) -> Option<ExitStatus> {
+        pub fn wait_child(&mut self, limit: Duration) -> Option<ExitStatus> {
             let mut child = self.child.take()?;
             let start = Instant::now();
             loop {
