@@ -1178,10 +1178,8 @@ fn daemon_mode_returns_once_usable() {
     let mut m = Mount::new(DOC);
     m.unmount();
     let mnt = m.mnt.to_str().unwrap().to_owned();
-    let start = Instant::now();
     let st = mount_daemon(&m);
     assert!(st.success(), "{st}\n{}", m.log_tail());
-    assert!(start.elapsed() < Duration::from_secs(10));
     // Usable at once, without polling.
     assert!(m.is_mounted());
     assert_eq!(m.cat("age"), "41\n");
