@@ -43,8 +43,8 @@ pub enum StoreError {
     NoRepository(String),
     #[error("unknown revision {0:?}")]
     UnknownRevision(String),
-    #[error("branch {0:?} has no commits")]
-    NoHead(String),
+    #[error("{1}: branch {0:?} has no commits")]
+    NoHead(String, String),
     #[error("the branch kept moving: gave up after {0} attempts")]
     Contended(usize),
     #[error(
@@ -199,7 +199,7 @@ impl Store {
     /// The branch head, which must exist.
     pub fn head_commit(&self) -> Result<Oid> {
         self.head()?
-            .ok_or_else(|| StoreError::NoHead(self.branch.clone()))
+            .ok_or_else(|| StoreError::NoHead(self.branch.clone(), self.path.display().to_string()))
     }
 
     /// The root tree of a commit.
