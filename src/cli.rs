@@ -37,6 +37,10 @@ pub enum Command {
         file: String,
         #[arg(default_value = "")]
         path: String,
+        /// The document's format (default: by the file's extension, .json or .edn, else the
+        /// store's).
+        #[arg(long, value_parser = ["json", "edn"])]
+        format: Option<String>,
     },
     /// Print the value (or the subtree at PATH).
     Export {
@@ -188,7 +192,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 path.display()
             )?;
         }
-        Command::Import { file, path } => {
+        Command::Import { file, path, format } => {
             let store = cli.open()?;
             let mut text = String::new();
             if file == "-" {
@@ -197,10 +201,10 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 text = std::fs::read_to_string(file)
                     .map_err(|e| CliError::Message(format!("{file}: {e}")))?;
             }
-            let value = store
-                .format()
-                .parse(&text)
-                .map_err(|e| CliError::Message(format!("{file}: {e}")))?;
+            let format = import_format(format.as_deref(), file, store.format());
+            let value = format.parse(&text).map_err(|e| {
+                CliError::Message(format!("{file}: {e} (read as {format}; see --format)"))
+            })?;
             let path = Path::parse(path);
             if path.is_root() && !value.is_collection() {
                 return Err(CliError::Message(format!(
@@ -331,6 +335,18 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The format of a document to import: `--format`, else the file's extension (`.json`, `.edn`),
+/// else the store's.
+fn import_format(flag: Option<&str>, file: &str, store: Format) -> Format {
+    let ext = std::path::Path::new(file)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    flag.and_then(Format::from_name)
+        .or_else(|| ext.as_deref().and_then(Format::from_name))
+        .unwrap_or(store)
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for a time in seconds since the epoch.
 pub fn utc_timestamp(secs: i64) -> String {
     let (y, mo, d, h, mi, s) = crate::value::civil_from_unix(secs);
@@ -367,5 +383,22 @@ impl Progress {
         if self.tty && self.total > 10_000 {
             eprintln!("\rwriting objects: done ({} values)          ", self.total);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_format_is_the_flag_then_the_extension_then_the_store() {
+        assert_eq!(
+            import_format(Some("edn"), "a.json", Format::Json),
+            Format::Edn
+        );
+        assert_eq!(import_format(None, "a.JSON", Format::Edn), Format::Json);
+        assert_eq!(import_format(None, "a.edn", Format::Json), Format::Edn);
+        assert_eq!(import_format(None, "-", Format::Edn), Format::Edn);
+        assert_eq!(import_format(None, "doc.txt", Format::Json), Format::Json);
     }
 }
