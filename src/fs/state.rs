@@ -812,8 +812,11 @@ impl State {
         }
         let (parent, name, was_dir) = (inode.parent, inode.name.clone(), inode.is_dir);
         let insert = o.insert;
-        let value = codec::parse_file_text(self.store.format(), &o.data)?;
+        let data = o.data.clone();
+        let value = self.file_value(parent, &name, &data)?;
         let is_dir = value.is_collection();
+        // In a set, a file is named by its member: text naming another member moves the file.
+        let renamed = self.is_set(parent) && name::key_name(self.store.format(), &value) != name;
         match (insert, crate::store::parse_index(&name)) {
             (true, Some(v)) => {
                 let before = self.gaps.get(&parent).map_or(0, |g| g.range(..v).count());
@@ -846,7 +849,7 @@ impl State {
             e.remove(&name);
         }
         let mut inval = Inval::default();
-        if is_dir != was_dir {
+        if is_dir != was_dir || renamed {
             // The file became a folder: a new inode will stand for the path.
             self.table.detach(parent, &name);
             self.open.remove(&ino);
@@ -1030,12 +1033,54 @@ impl State {
         if name.len() > name::NAME_MAX {
             return Err(FsError::NameTooLong);
         }
+        if kind == CollKind::Set {
+            self.member_of_name(name)?;
+            return Ok(name.to_owned());
+        }
         match name::unescape(name) {
             Ok(name::Decoded::Text(_)) if name != ".valfs" => Ok(name.to_owned()),
             _ => Err(FsError::Invalid(format!(
                 "{name:?} is not a valid key name (see docs/FORMAT.md)"
             ))),
         }
+    }
+
+    fn is_set(&mut self, dir: Ino) -> bool {
+        matches!(
+            self.resolve(dir),
+            Ok(Obj::Dir {
+                kind: CollKind::Set,
+                ..
+            })
+        )
+    }
+
+    /// The member a name in a set stands for (`:x`, `[1 2]`, `%` for `""`). Only the member's
+    /// canonical name is accepted, so one member never has two names.
+    fn member_of_name(&self, name: &str) -> Result<Value> {
+        let format = self.store.format();
+        let Ok(name::Decoded::Text(text)) = name::unescape(name) else {
+            return Err(FsError::Invalid(format!(
+                "{name:?} is not a valid member name (see docs/FORMAT.md)"
+            )));
+        };
+        let member = name::text_key(format, &text);
+        let canonical = name::key_name(format, &member);
+        if canonical != name {
+            return Err(FsError::Invalid(format!(
+                "{name:?}: a set member is named by its canonical text, {canonical:?}"
+            )));
+        }
+        Ok(member)
+    }
+
+    /// The value the bytes of file `name` in `parent` stand for (SPEC §3). In a set, an empty
+    /// file (`touch set/:x`) stands for the member its name reads as.
+    fn file_value(&mut self, parent: Ino, name: &str, data: &[u8]) -> Result<Value> {
+        if matches!(data, b"" | b"\n") && self.is_set(parent) {
+            return self.member_of_name(name);
+        }
+        Ok(codec::parse_file_text(self.store.format(), data)?)
     }
 
     pub fn mkdir(&mut self, parent: Ino, name: &str) -> Result<Attr> {
@@ -1047,9 +1092,21 @@ impl State {
             return Err(FsError::NotADirectory);
         };
         let canonical = self.new_key_name(parent, kind, name)?;
+        let value = if kind == CollKind::Set {
+            // A set's folder is a member that is a collection, named by its text: `[1 2]`.
+            Some(self.member_of_name(&canonical)?)
+                .filter(Value::is_collection)
+                .ok_or_else(|| {
+                    FsError::Invalid(format!(
+                        "{name}: a folder in a set is a collection member, named by its text"
+                    ))
+                })?
+        } else {
+            Value::Map(Default::default())
+        };
         let path = self.child_path(parent, &canonical)?;
         self.edit(
-            vec![Edit::Set(path.clone(), Value::Map(Default::default()))],
+            vec![Edit::Set(path.clone(), value)],
             format!("mkdir {path}"),
         )?;
         self.lookup(parent, &canonical)
@@ -1233,7 +1290,7 @@ impl State {
                     Some(d) => self.inode(d)?.name.clone(),
                     None => self.new_key_name(newparent, dst_kind, newname)?,
                 };
-                let value = codec::parse_file_text(self.store.format(), &data)?;
+                let value = self.file_value(newparent, &canonical, &data)?;
                 let path = self.child_path(newparent, &canonical)?;
                 let is_dir = value.is_collection();
                 self.edit(
@@ -1364,7 +1421,7 @@ impl State {
                         data.resize(size as usize, 0);
                         let inode = self.inode(ino)?;
                         let (parent, name) = (inode.parent, inode.name.clone());
-                        let value = codec::parse_file_text(self.store.format(), &data)?;
+                        let value = self.file_value(parent, &name, &data)?;
                         let path = self.child_path(parent, &name)?;
                         self.edit(
                             vec![Edit::Set(path.clone(), value)],
@@ -1411,7 +1468,9 @@ impl State {
                     .get(&ino)
                     .map(|o| o.data.clone())
                     .unwrap_or_default();
-                codec::parse_file_text(self.store.format(), &data)?
+                let inode = self.inode(ino)?;
+                let (parent, name) = (inode.parent, inode.name.clone());
+                self.file_value(parent, &name, &data)?
                     .type_name()
                     .to_owned()
             }
