@@ -366,7 +366,11 @@ fn write(
                 if indent.is_some() {
                     out.push(' ');
                 }
-                path.push(super::name::escape(k));
+                // Only EDN values fail to print as JSON: name the path as an EDN store shows it.
+                path.push(super::name::key_name(
+                    super::Format::Edn,
+                    &Value::String(k.clone()),
+                ));
                 write(out, v, indent, depth + 1, path)?;
                 path.pop();
             }
@@ -488,16 +492,21 @@ mod tests {
         let e = print(&Value::Map(m)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "the keyword :x at k/0 cannot be written as JSON"
+            "the keyword :x at \"k\"/0 cannot be written as JSON"
         );
         assert_eq!(
             print(&Value::Integer("1N".into())).unwrap_err().to_string(),
             "the number 1N at / cannot be written as JSON"
         );
-        let v = crate::codec::edn::parse(r#"{"a/b" {:k 1}}"#).unwrap();
+        let v = crate::codec::edn::parse(r#"{"a/b" {:k 1} "c" {"d" :x}}"#).unwrap();
         assert_eq!(
             print(&v).unwrap_err().to_string(),
             "the key :k at a%2Fb cannot be written as JSON"
+        );
+        let v = crate::codec::edn::parse(r#"{"c" {"d" :x}}"#).unwrap();
+        assert_eq!(
+            print(&v).unwrap_err().to_string(),
+            "the keyword :x at \"c\"/\"d\" cannot be written as JSON"
         );
         let long =
             crate::codec::edn::parse(&format!("{{\"s\" #{{\"{}\"}}}}", "x".repeat(99))).unwrap();

@@ -649,6 +649,10 @@ impl State {
         let obj = self.resolve(ino)?;
         if write || truncate {
             self.writable(ino)?;
+            if matches!(obj, Obj::File { .. }) {
+                let parent = self.inode(ino)?.parent;
+                self.not_inside_member(parent)?;
+            }
         }
         let frozen = match obj {
             Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
@@ -947,6 +951,7 @@ impl State {
         append: bool,
     ) -> Result<(Attr, u64)> {
         self.writable(parent)?;
+        self.not_inside_member(parent)?;
         match self.lookup_ino(parent, name) {
             Ok(ino) => {
                 if exclusive {
@@ -1055,6 +1060,26 @@ impl State {
         )
     }
 
+    /// Refuses a change in `dir` when `dir` is (inside) a collection member of a set: a member
+    /// is named by its text, so it cannot change in place; replace it instead (`rmdir` it, add
+    /// the new one).
+    fn not_inside_member(&mut self, dir: Ino) -> Result<()> {
+        let mut ino = dir;
+        while ino != ROOT {
+            let parent = self.inode(ino)?.parent;
+            if parent == 0 {
+                break;
+            }
+            if self.is_set(parent) {
+                return Err(FsError::Invalid(
+                    "a set member cannot change in place: replace it".into(),
+                ));
+            }
+            ino = parent;
+        }
+        Ok(())
+    }
+
     /// The member a name in a set stands for (`:x`, `[1 2]`, `%` for `""`). Only the member's
     /// canonical name is accepted, so one member never has two names.
     fn member_of_name(&self, name: &str) -> Result<Value> {
@@ -1085,6 +1110,7 @@ impl State {
 
     pub fn mkdir(&mut self, parent: Ino, name: &str) -> Result<Attr> {
         self.writable(parent)?;
+        self.not_inside_member(parent)?;
         if self.lookup_ino(parent, name).is_ok() {
             return Err(FsError::Exists);
         }
@@ -1115,6 +1141,7 @@ impl State {
     /// Removes a key (`dir` says whether rmdir or unlink was asked for).
     pub fn remove(&mut self, parent: Ino, name: &str, dir: bool) -> Result<()> {
         self.writable(parent)?;
+        self.not_inside_member(parent)?;
         let ino = self.lookup_ino(parent, name)?;
         let canonical = self.inode(ino)?.name.clone();
         match self.resolve(ino)? {
@@ -1143,8 +1170,10 @@ impl State {
                 if !dir {
                     return Err(FsError::IsADirectory);
                 }
-                if !self.store.read_dir(tree)?.entries.is_empty()
-                    || self.extras.get(&ino).is_some_and(|e| !e.is_empty())
+                // A set's collection member is one value: rmdir removes it whole.
+                if !self.is_set(parent)
+                    && (!self.store.read_dir(tree)?.entries.is_empty()
+                        || self.extras.get(&ino).is_some_and(|e| !e.is_empty()))
                 {
                     return Err(FsError::NotEmpty);
                 }
@@ -1229,6 +1258,8 @@ impl State {
     ) -> Result<Inval> {
         self.writable(parent)?;
         self.writable(newparent)?;
+        self.not_inside_member(parent)?;
+        self.not_inside_member(newparent)?;
         let src = self.lookup_ino(parent, name)?;
         let src_name = self.inode(src)?.name.clone();
         let dst = self.lookup_ino(newparent, newname).ok();
@@ -1402,6 +1433,10 @@ impl State {
         let obj = self.resolve(ino)?;
         self.writable(ino)?;
         if let Some(size) = set.size {
+            if matches!(obj, Obj::File { .. }) {
+                let parent = self.inode(ino)?.parent;
+                self.not_inside_member(parent)?;
+            }
             match obj {
                 Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
                 Obj::Scratch => {
@@ -1536,10 +1571,21 @@ impl State {
         if current == to {
             return Ok(());
         }
-        let Obj::File { blob } = self.resolve(ino)? else {
+        let Obj::File { .. } = self.resolve(ino)? else {
             return Err(FsError::Invalid(format!(
                 "cannot convert a {current} to {to}"
             )));
+        };
+        let parent = self.inode(ino)?.parent;
+        if self.is_set(parent) {
+            // A member's name is its text: a converted member is another member.
+            return Err(FsError::Invalid(
+                "a set member cannot change in place".into(),
+            ));
+        }
+        self.not_inside_member(parent)?;
+        let Obj::File { blob } = self.resolve(ino)? else {
+            return Err(FsError::NotFound);
         };
         let value = self.store.read_scalar(blob)?;
         let format = self.store.format();

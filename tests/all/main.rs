@@ -4,5 +4,6 @@
 
 mod cli;
 mod common;
+mod edn_mount;
 mod mount;
 mod store;
