@@ -501,7 +501,7 @@ mod tests {
         let v = crate::codec::edn::parse(r#"{"a/b" {:k 1} "c" {"d" :x}}"#).unwrap();
         assert_eq!(
             print(&v).unwrap_err().to_string(),
-            "the key :k at a%2Fb cannot be written as JSON"
+            "the key :k at \"a%2Fb\" cannot be written as JSON"
         );
         let v = crate::codec::edn::parse(r#"{"c" {"d" :x}}"#).unwrap();
         assert_eq!(
