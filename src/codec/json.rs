@@ -512,7 +512,7 @@ mod tests {
             crate::codec::edn::parse(&format!("{{\"s\" #{{\"{}\"}}}}", "x".repeat(99))).unwrap();
         let e = print(&long).unwrap_err().to_string();
         assert!(
-            e.starts_with("the set #{\"xxx") && e.contains("… at s "),
+            e.starts_with("the set #{\"xxx") && e.contains("… at \"s\" "),
             "{e}"
         );
     }
