@@ -60,7 +60,8 @@ pub enum Command {
         at: Option<String>,
         path: String,
     },
-    /// Set a key from TEXT, read as a file's text (`Bob` is the string "Bob").
+    /// Set a key from TEXT, read as a file's text (`Bob` is the string "Bob" in a JSON store,
+    /// the symbol Bob in an EDN store).
     Set { path: String, text: String },
     /// Remove a key or element.
     Rm { path: String },
