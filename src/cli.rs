@@ -47,6 +47,10 @@ pub enum Command {
         file: String,
         #[arg(default_value = "")]
         path: String,
+        /// The document's format (default: by the file's extension, .json or .edn, else the
+        /// store's).
+        #[arg(long, value_parser = ["json", "edn"])]
+        format: Option<String>,
     },
     /// Print the value (or the subtree at PATH).
     Export {
@@ -66,7 +70,8 @@ pub enum Command {
         at: Option<String>,
         path: String,
     },
-    /// Set a key from TEXT, read as a file's text (`Bob` is the string "Bob").
+    /// Set a key from TEXT, read as a file's text (`Bob` is the string "Bob" in a JSON store,
+    /// the symbol Bob in an EDN store).
     Set { path: String, text: String },
     /// Remove a key or element.
     Rm { path: String },
@@ -308,7 +313,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 path.display()
             )?;
         }
-        Command::Import { file, path } => {
+        Command::Import { file, path, format } => {
             let store = cli.open()?;
             let mut text = String::new();
             if file == "-" {
@@ -317,10 +322,10 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 text = std::fs::read_to_string(file)
                     .map_err(|e| CliError::Message(format!("{file}: {e}")))?;
             }
-            let value = store
-                .format()
-                .parse(&text)
-                .map_err(|e| CliError::Message(format!("{file}: {e}")))?;
+            let format = import_format(format.as_deref(), file, store.format());
+            let value = format.parse(&text).map_err(|e| {
+                CliError::Message(format!("{file}: {e} (read as {format}; see --format)"))
+            })?;
             let path = Path::parse(path);
             if path.is_root() && !value.is_collection() {
                 return Err(CliError::Message(format!(
@@ -451,6 +456,18 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The format of a document to import: `--format`, else the file's extension (`.json`, `.edn`),
+/// else the store's.
+fn import_format(flag: Option<&str>, file: &str, store: Format) -> Format {
+    let ext = std::path::Path::new(file)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    flag.and_then(Format::from_name)
+        .or_else(|| ext.as_deref().and_then(Format::from_name))
+        .unwrap_or(store)
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for a time in seconds since the epoch.
 pub fn utc_timestamp(secs: i64) -> String {
     let (y, mo, d, h, mi, s) = crate::value::civil_from_unix(secs);
@@ -492,7 +509,7 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
-    use super::helper_args;
+    use super::*;
     use std::ffi::OsString;
 
     fn args(s: &str) -> Vec<OsString> {
@@ -522,5 +539,17 @@ mod tests {
         ] {
             assert_eq!(helper_args(args(line)), (args(line), false), "{line}");
         }
+    }
+
+    #[test]
+    fn import_format_is_the_flag_then_the_extension_then_the_store() {
+        assert_eq!(
+            import_format(Some("edn"), "a.json", Format::Json),
+            Format::Edn
+        );
+        assert_eq!(import_format(None, "a.JSON", Format::Edn), Format::Json);
+        assert_eq!(import_format(None, "a.edn", Format::Json), Format::Edn);
+        assert_eq!(import_format(None, "-", Format::Edn), Format::Edn);
+        assert_eq!(import_format(None, "doc.txt", Format::Json), Format::Json);
     }
 }

@@ -298,9 +298,15 @@ fn newline(out: &mut String, indent: Option<usize>, depth: usize) {
     }
 }
 
-fn not_json(what: &'static str, path: &[String]) -> CodecError {
+/// The error for the first value JSON cannot hold, naming it by its EDN text (cut short).
+fn not_json(what: &str, value: &Value, path: &[String]) -> CodecError {
+    let mut text = super::edn::print(value);
+    if let Some((cut, _)) = text.char_indices().nth(40) {
+        text.truncate(cut);
+        text.push('…');
+    }
     CodecError::NotJson {
-        what,
+        what: format!("{what} {text}"),
         path: if path.is_empty() {
             "/".into()
         } else {
@@ -324,7 +330,7 @@ fn write(
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Integer(t) | Value::Float(t) => {
             if !is_json_number(t) {
-                return Err(not_json("the number", path));
+                return Err(not_json("the number", value, path));
             }
             out.push_str(t)
         }
@@ -349,7 +355,7 @@ fn write(
             out.push('{');
             for (i, (k, v)) in map.iter().enumerate() {
                 let Value::String(k) = k else {
-                    return Err(not_json("a key that is not a string", path));
+                    return Err(not_json("the key", k, path));
                 };
                 if i > 0 {
                     out.push(',');
@@ -360,7 +366,11 @@ fn write(
                 if indent.is_some() {
                     out.push(' ');
                 }
-                path.push(k.clone());
+                // Only EDN values fail to print as JSON: name the path as an EDN store shows it.
+                path.push(super::name::key_name(
+                    super::Format::Edn,
+                    &Value::String(k.clone()),
+                ));
                 write(out, v, indent, depth + 1, path)?;
                 path.pop();
             }
@@ -369,12 +379,12 @@ fn write(
             }
             out.push('}');
         }
-        Value::Keyword(_) => return Err(not_json("a keyword", path)),
-        Value::Symbol(_) => return Err(not_json("a symbol", path)),
-        Value::Char(_) => return Err(not_json("a character", path)),
-        Value::Tagged(..) => return Err(not_json("a tagged element", path)),
-        Value::List(_) => return Err(not_json("a list", path)),
-        Value::Set(_) => return Err(not_json("a set", path)),
+        Value::Keyword(_) => return Err(not_json("the keyword", value, path)),
+        Value::Symbol(_) => return Err(not_json("the symbol", value, path)),
+        Value::Char(_) => return Err(not_json("the character", value, path)),
+        Value::Tagged(..) => return Err(not_json("the tagged element", value, path)),
+        Value::List(_) => return Err(not_json("the list", value, path)),
+        Value::Set(_) => return Err(not_json("the set", value, path)),
     }
     Ok(())
 }
@@ -480,7 +490,30 @@ mod tests {
             Value::Vector(vec![Value::Keyword("x".into())]),
         );
         let e = print(&Value::Map(m)).unwrap_err();
-        assert_eq!(e.to_string(), "a keyword at k/0 cannot be written as JSON");
-        assert!(print(&Value::Integer("1N".into())).is_err());
+        assert_eq!(
+            e.to_string(),
+            "the keyword :x at \"k\"/0 cannot be written as JSON"
+        );
+        assert_eq!(
+            print(&Value::Integer("1N".into())).unwrap_err().to_string(),
+            "the number 1N at / cannot be written as JSON"
+        );
+        let v = crate::codec::edn::parse(r#"{"a/b" {:k 1} "c" {"d" :x}}"#).unwrap();
+        assert_eq!(
+            print(&v).unwrap_err().to_string(),
+            "the key :k at \"a%2Fb\" cannot be written as JSON"
+        );
+        let v = crate::codec::edn::parse(r#"{"c" {"d" :x}}"#).unwrap();
+        assert_eq!(
+            print(&v).unwrap_err().to_string(),
+            "the keyword :x at \"c\"/\"d\" cannot be written as JSON"
+        );
+        let long =
+            crate::codec::edn::parse(&format!("{{\"s\" #{{\"{}\"}}}}", "x".repeat(99))).unwrap();
+        let e = print(&long).unwrap_err().to_string();
+        assert!(
+            e.starts_with("the set #{\"xxx") && e.contains("… at \"s\" "),
+            "{e}"
+        );
     }
 }

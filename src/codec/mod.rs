@@ -83,7 +83,7 @@ pub enum CodecError {
     #[error("nesting deeper than {MAX_DEPTH} levels")]
     TooDeep,
     #[error("{what} at {path} cannot be written as JSON")]
-    NotJson { what: &'static str, path: String },
+    NotJson { what: String, path: String },
     #[error("text is not valid UTF-8")]
     NotUtf8,
 }

@@ -698,6 +698,10 @@ impl State {
         let obj = self.resolve(ino)?;
         if write || truncate {
             self.writable(ino)?;
+            if matches!(obj, Obj::File { .. }) {
+                let parent = self.inode(ino)?.parent;
+                self.not_inside_member(parent)?;
+            }
         }
         let frozen = match obj {
             Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
@@ -830,10 +834,12 @@ impl State {
         let Some(ino) = self.handles.get(&fh).map(|h| h.ino) else {
             return Ok(Inval::default());
         };
+        let parent = self.inode(ino)?.parent;
         if !self
             .open
             .get(&ino)
             .is_some_and(|o| o.wrote && !o.insert && o.data == w.data)
+            || self.is_set(parent)
         {
             return self.flush(fh);
         }
@@ -910,12 +916,17 @@ impl State {
         }
         let (parent, name, was_dir) = (inode.parent, inode.name.clone(), inode.is_dir);
         let insert = o.insert;
-        let (value, is_dir) = match written {
-            Some(w) => (None, w.is_dir),
+        let (value, is_dir, renamed) = match written {
+            Some(w) => (None, w.is_dir, false),
             None => {
-                let value = codec::parse_file_text(self.store.format(), &o.data)?;
+                let data = o.data.clone();
+                let value = self.file_value(parent, &name, &data)?;
                 let is_dir = value.is_collection();
-                (Some(value), is_dir)
+                // In a set, a file is named by its member: text naming another member moves
+                // the file.
+                let renamed =
+                    self.is_set(parent) && name::key_name(self.store.format(), &value) != name;
+                (Some(value), is_dir, renamed)
             }
         };
         match (insert, crate::store::parse_index(&name), value) {
@@ -961,7 +972,7 @@ impl State {
             e.remove(&name);
         }
         let mut inval = Inval::default();
-        if is_dir != was_dir {
+        if is_dir != was_dir || renamed {
             // The file became a folder: a new inode will stand for the path.
             self.table.detach(parent, &name);
             self.open.remove(&ino);
@@ -1059,6 +1070,7 @@ impl State {
         append: bool,
     ) -> Result<(Attr, u64)> {
         self.writable(parent)?;
+        self.not_inside_member(parent)?;
         match self.lookup_ino(parent, name) {
             Ok(ino) => {
                 if exclusive {
@@ -1146,6 +1158,10 @@ impl State {
         if name.len() > name::NAME_MAX {
             return Err(FsError::NameTooLong);
         }
+        if kind == CollKind::Set {
+            self.member_of_name(name)?;
+            return Ok(name.to_owned());
+        }
         match name::unescape(name) {
             Ok(name::Decoded::Text(_)) if name != ".valfs" => Ok(name.to_owned()),
             _ => Err(FsError::Invalid(format!(
@@ -1154,8 +1170,67 @@ impl State {
         }
     }
 
+    fn is_set(&mut self, dir: Ino) -> bool {
+        matches!(
+            self.resolve(dir),
+            Ok(Obj::Dir {
+                kind: CollKind::Set,
+                ..
+            })
+        )
+    }
+
+    /// Refuses a change in `dir` when `dir` is (inside) a collection member of a set: a member
+    /// is named by its text, so it cannot change in place; replace it instead (`rmdir` it, add
+    /// the new one).
+    fn not_inside_member(&mut self, dir: Ino) -> Result<()> {
+        let mut ino = dir;
+        while ino != ROOT {
+            let parent = self.inode(ino)?.parent;
+            if parent == 0 {
+                break;
+            }
+            if self.is_set(parent) {
+                return Err(FsError::Invalid(
+                    "a set member cannot change in place: replace it".into(),
+                ));
+            }
+            ino = parent;
+        }
+        Ok(())
+    }
+
+    /// The member a name in a set stands for (`:x`, `[1 2]`, `%` for `""`). Only the member's
+    /// canonical name is accepted, so one member never has two names.
+    fn member_of_name(&self, name: &str) -> Result<Value> {
+        let format = self.store.format();
+        let Ok(name::Decoded::Text(text)) = name::unescape(name) else {
+            return Err(FsError::Invalid(format!(
+                "{name:?} is not a valid member name (see docs/FORMAT.md)"
+            )));
+        };
+        let member = name::text_key(format, &text);
+        let canonical = name::key_name(format, &member);
+        if canonical != name {
+            return Err(FsError::Invalid(format!(
+                "{name:?}: a set member is named by its canonical text, {canonical:?}"
+            )));
+        }
+        Ok(member)
+    }
+
+    /// The value the bytes of file `name` in `parent` stand for (SPEC §3). In a set, an empty
+    /// file (`touch set/:x`) stands for the member its name reads as.
+    fn file_value(&mut self, parent: Ino, name: &str, data: &[u8]) -> Result<Value> {
+        if matches!(data, b"" | b"\n") && self.is_set(parent) {
+            return self.member_of_name(name);
+        }
+        Ok(codec::parse_file_text(self.store.format(), data)?)
+    }
+
     pub fn mkdir(&mut self, parent: Ino, name: &str) -> Result<Attr> {
         self.writable(parent)?;
+        self.not_inside_member(parent)?;
         if self.lookup_ino(parent, name).is_ok() {
             return Err(FsError::Exists);
         }
@@ -1163,9 +1238,21 @@ impl State {
             return Err(FsError::NotADirectory);
         };
         let canonical = self.new_key_name(parent, kind, name)?;
+        let value = if kind == CollKind::Set {
+            // A set's folder is a member that is a collection, named by its text: `[1 2]`.
+            Some(self.member_of_name(&canonical)?)
+                .filter(Value::is_collection)
+                .ok_or_else(|| {
+                    FsError::Invalid(format!(
+                        "{name}: a folder in a set is a collection member, named by its text"
+                    ))
+                })?
+        } else {
+            Value::Map(Default::default())
+        };
         let path = self.child_path(parent, &canonical)?;
         self.edit(
-            vec![Edit::Set(path.clone(), Value::Map(Default::default()))],
+            vec![Edit::Set(path.clone(), value)],
             format!("mkdir {path}"),
         )?;
         self.lookup(parent, &canonical)
@@ -1174,6 +1261,7 @@ impl State {
     /// Removes a key (`dir` says whether rmdir or unlink was asked for).
     pub fn remove(&mut self, parent: Ino, name: &str, dir: bool) -> Result<()> {
         self.writable(parent)?;
+        self.not_inside_member(parent)?;
         let ino = self.lookup_ino(parent, name)?;
         let canonical = self.inode(ino)?.name.clone();
         match self.resolve(ino)? {
@@ -1202,8 +1290,10 @@ impl State {
                 if !dir {
                     return Err(FsError::IsADirectory);
                 }
-                if !self.store.read_dir(tree)?.entries.is_empty()
-                    || self.extras.get(&ino).is_some_and(|e| !e.is_empty())
+                // A set's collection member is one value: rmdir removes it whole.
+                if !self.is_set(parent)
+                    && (!self.store.read_dir(tree)?.entries.is_empty()
+                        || self.extras.get(&ino).is_some_and(|e| !e.is_empty()))
                 {
                     return Err(FsError::NotEmpty);
                 }
@@ -1297,6 +1387,8 @@ impl State {
     ) -> Result<Inval> {
         self.writable(parent)?;
         self.writable(newparent)?;
+        self.not_inside_member(parent)?;
+        self.not_inside_member(newparent)?;
         let src = self.lookup_ino(parent, name)?;
         let src_name = self.inode(src)?.name.clone();
         let dst = self.lookup_ino(newparent, newname).ok();
@@ -1358,7 +1450,7 @@ impl State {
                     Some(d) => self.inode(d)?.name.clone(),
                     None => self.new_key_name(newparent, dst_kind, newname)?,
                 };
-                let value = codec::parse_file_text(self.store.format(), &data)?;
+                let value = self.file_value(newparent, &canonical, &data)?;
                 let path = self.child_path(newparent, &canonical)?;
                 let is_dir = value.is_collection();
                 self.edit(
@@ -1473,6 +1565,10 @@ impl State {
             if size > MAX_FILE as u64 {
                 return Err(FsError::TooBig);
             }
+            if matches!(obj, Obj::File { .. }) {
+                let parent = self.inode(ino)?.parent;
+                self.not_inside_member(parent)?;
+            }
             match obj {
                 Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
                 Obj::Scratch => {
@@ -1493,7 +1589,7 @@ impl State {
                         data.resize(size as usize, 0);
                         let inode = self.inode(ino)?;
                         let (parent, name) = (inode.parent, inode.name.clone());
-                        let value = codec::parse_file_text(self.store.format(), &data)?;
+                        let value = self.file_value(parent, &name, &data)?;
                         let path = self.child_path(parent, &name)?;
                         self.edit(
                             vec![Edit::Set(path.clone(), value)],
@@ -1540,7 +1636,9 @@ impl State {
                     .get(&ino)
                     .map(|o| o.data.clone())
                     .unwrap_or_default();
-                codec::parse_file_text(self.store.format(), &data)?
+                let inode = self.inode(ino)?;
+                let (parent, name) = (inode.parent, inode.name.clone());
+                self.file_value(parent, &name, &data)?
                     .type_name()
                     .to_owned()
             }
@@ -1606,10 +1704,21 @@ impl State {
         if current == to {
             return Ok(());
         }
-        let Obj::File { blob } = self.resolve(ino)? else {
+        let Obj::File { .. } = self.resolve(ino)? else {
             return Err(FsError::Invalid(format!(
                 "cannot convert a {current} to {to}"
             )));
+        };
+        let parent = self.inode(ino)?.parent;
+        if self.is_set(parent) {
+            // A member's name is its text: a converted member is another member.
+            return Err(FsError::Invalid(
+                "a set member cannot change in place".into(),
+            ));
+        }
+        self.not_inside_member(parent)?;
+        let Obj::File { blob } = self.resolve(ino)? else {
+            return Err(FsError::NotFound);
         };
         let value = self.store.read_scalar(blob)?;
         let format = self.store.format();

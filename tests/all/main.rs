@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod concurrent;
 mod crash;
+mod edn_mount;
 mod failures;
 mod mount;
 mod service;

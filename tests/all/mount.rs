@@ -55,6 +55,15 @@ pub(crate) mod harness {
 
         /// `valfs init` + `valfs import json`, then `valfs mount ARGS MNT`.
         pub fn with_args(json: &str, args: &[&str]) -> Mount {
+            Mount::with_store("json", json, args)
+        }
+
+        /// `valfs init --format edn` + `valfs import` of an EDN document, then `valfs mount MNT`.
+        pub fn edn(doc: &str) -> Mount {
+            Mount::with_store("edn", doc, &[])
+        }
+
+        fn with_store(format: &str, doc: &str, args: &[&str]) -> Mount {
             let dir = tempfile::Builder::new()
                 .prefix("valfs-mount-")
                 .tempdir_in(base_dir())
@@ -71,9 +80,9 @@ pub(crate) mod harness {
                 child: None,
                 dir,
             };
-            m.valfs_ok(&["init"]);
-            let input = root.join("in.json");
-            std::fs::write(&input, json).unwrap();
+            m.valfs_ok(&["init", "--format", format]);
+            let input = root.join(format!("in.{format}"));
+            std::fs::write(&input, doc).unwrap();
             m.valfs_ok(&["import", input.to_str().unwrap()]);
             m.spawn();
             m
