@@ -8,6 +8,7 @@ mod common;
 mod concurrent;
 mod crash;
 mod failures;
+mod model;
 mod mount;
 mod service;
 mod store;
