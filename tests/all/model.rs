@@ -59,6 +59,13 @@ def run(c):
             f.write(c['text'].encode())
         finally:
             f.close()
+    elif op == 'recreate':
+        os.unlink(c['path'])
+        f = open(c['path'], 'xb')
+        try:
+            f.write(c['text'].encode())
+        finally:
+            f.close()
     elif op == 'mkdir':
         os.mkdir(c['path'])
     elif op == 'unlink':
@@ -275,6 +282,13 @@ enum Op {
         text: Text,
         pad: bool,
     },
+    /// `unlink` then a new file of the same name (`mv` from another filesystem): in a vector
+    /// the name is a gap in between, and the new element takes the old one's place.
+    Recreate {
+        dir: usize,
+        key: usize,
+        text: Text,
+    },
     Mkdir {
         dir: usize,
         key: usize,
@@ -375,6 +389,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (sel(), sel(), text(), any::<bool>())
             .prop_map(|(dir, key, text, pad)| Op::Write { dir, key, text, pad }),
+        1 => (sel(), sel(), text()).prop_map(|(dir, key, text)| Op::Recreate { dir, key, text }),
         1 => (sel(), sel()).prop_map(|(dir, key)| Op::Mkdir { dir, key }),
         2 => (sel(), sel(), any::<bool>()).prop_map(|(dir, key, pad)| Op::Unlink { dir, key, pad }),
         1 => (sel(), sel()).prop_map(|(dir, key)| Op::Rmdir { dir, key }),
@@ -435,6 +450,22 @@ fn plan(model: &mut Value, op: &Op) -> Step {
                 _ => {
                     set(model, &p, text.value.clone());
                     step(cmd, 0)
+                }
+            }
+        }
+        Op::Recreate { dir, key, text } => {
+            let p = target(model, *dir, *key);
+            let cmd = json!({"op": "recreate", "path": mount_path(&p, true), "text": text.text});
+            match get(model, &p) {
+                None => step(cmd, ENOENT),
+                Some(Value::Object(_) | Value::Array(_)) => step(cmd, EISDIR),
+                Some(_) => {
+                    set(model, &p, text.value.clone());
+                    Step {
+                        cmd,
+                        errno: 0,
+                        commits: 2,
+                    }
                 }
             }
         }
