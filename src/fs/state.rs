@@ -1429,6 +1429,13 @@ impl State {
                 inval.entries.push((newparent, canonical));
             }
         }
+        // The kernel keeps the moved entry under the name as typed (`v/03`), with the source's
+        // lifetime: in a vector that spelling must be dropped as well as the canonical name.
+        if newname != inval.entries.last().map_or(newname, |(_, n)| n.as_str())
+            && self.names_shift(newparent)
+        {
+            inval.entries.push((newparent, newname.to_owned()));
+        }
         Ok(inval)
     }
 

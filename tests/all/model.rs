@@ -815,3 +815,13 @@ fn names_in_a_vector_follow_the_shift_after_a_listing() {
     assert_eq!(st, 0, "{err}");
     assert_eq!(m.head_value(), json!({"a": [{"c": 2, "d": 5}, []]}));
 }
+
+/// `mv b a/03`: the kernel moved its entry for `b` to `a/03` as typed; once `a/3` is removed
+/// and the vector listed, `a/03` must not stay the file that was moved there.
+#[test]
+fn a_padded_rename_target_in_a_vector_follows_the_shift() {
+    let m = Mount::new(r#"{"a": [0, 1, 2], "b": 5}"#);
+    m.sh_ok("mv b a/03 && mkdir a/4 && rm a/3 && ls a > /dev/null && ls a/03 > /dev/null");
+    m.sh_ok("test -d a/03 && mkdir a/03/d");
+    assert_eq!(m.head_value(), json!({"a": [0, 1, 2, {"d": {}}]}));
+}
