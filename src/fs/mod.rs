@@ -173,12 +173,16 @@ impl Filesystem for ValFs {
         let Ok(n) = name_str(name) else {
             return reply.error(Errno::ENOENT);
         };
-        match self.run("lookup", |s| s.lookup(parent.0, n)) {
-            // A revision like .history/HEAD~1 names another version after the next commit.
-            Ok(a) if parent.0 == HISTORY && !state::is_version_name(n) => {
+        let r = self.run("lookup", |s| {
+            Ok((s.lookup(parent.0, n)?, s.names_shift(parent.0)))
+        });
+        match r {
+            // A revision like .history/HEAD~1 names another version after the next commit; an
+            // index in a vector another element after a removal.
+            Ok((a, shift)) if shift || (parent.0 == HISTORY && !state::is_version_name(n)) => {
                 reply.entry_with_ttls(ttl(&a), &Duration::ZERO, &file_attr(&a), Generation(0))
             }
-            Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Ok((a, _)) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
@@ -242,9 +246,16 @@ impl Filesystem for ValFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let r = name_str(name).and_then(|n| self.run("mkdir", |s| s.mkdir(parent.0, n)));
+        let r = name_str(name).and_then(|n| {
+            self.run("mkdir", |s| {
+                Ok((s.mkdir(parent.0, n)?, s.names_shift(parent.0)))
+            })
+        });
         match r {
-            Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Ok((a, true)) => {
+                reply.entry_with_ttls(ttl(&a), &Duration::ZERO, &file_attr(&a), Generation(0))
+            }
+            Ok((a, false)) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
@@ -587,12 +598,14 @@ impl Filesystem for ValFs {
         let append = flags & libc::O_APPEND != 0;
         let r = name_str(name).and_then(|n| {
             self.run("create", |s| {
-                s.create(parent.0, n, exclusive, truncate, append)
+                let (a, fh) = s.create(parent.0, n, exclusive, truncate, append)?;
+                Ok((a, fh, s.names_shift(parent.0)))
             })
         });
         match r {
-            Ok((a, fh)) => reply.created(
-                ttl(&a),
+            // One TTL for the entry and the attributes here: zero in a vector (see lookup).
+            Ok((a, fh, shift)) => reply.created(
+                if shift { &Duration::ZERO } else { ttl(&a) },
                 &file_attr(&a),
                 Generation(0),
                 FileHandle(fh),

@@ -489,6 +489,15 @@ impl State {
 
     // ----- lookup and listing -----
 
+    /// Whether the names in `dir` can come to mean other entries while the kernel caches them:
+    /// the elements of a live vector (a removal shifts the later ones at the next listing, a
+    /// written collection replaces a file, and `3`, `03` name one element, so an invalidation
+    /// by name cannot reach every spelling). The kernel must ask again at every use.
+    pub fn names_shift(&mut self, dir: Ino) -> bool {
+        self.place(dir).is_ok_and(|p| p == Place::Live)
+            && matches!(self.resolve(dir), Ok(Obj::Dir { kind, .. }) if kind.is_sequence())
+    }
+
     pub fn lookup(&mut self, parent: Ino, name: &str) -> Result<Attr> {
         let ino = self.lookup_ino(parent, name)?;
         let attr = self.getattr(ino)?;
@@ -1511,6 +1520,13 @@ impl State {
                 self.table.rename(src, newparent, &canonical);
                 inval.entries.push((newparent, canonical));
             }
+        }
+        // The kernel keeps the moved entry under the name as typed (`v/03`), with the source's
+        // lifetime: in a vector that spelling must be dropped as well as the canonical name.
+        if newname != inval.entries.last().map_or(newname, |(_, n)| n.as_str())
+            && self.names_shift(newparent)
+        {
+            inval.entries.push((newparent, newname.to_owned()));
         }
         Ok(inval)
     }

@@ -9,6 +9,7 @@ mod concurrent;
 mod crash;
 mod edn_mount;
 mod failures;
+mod model;
 mod mount;
 mod service;
 mod store;

@@ -1598,7 +1598,6 @@ fn replacing_a_vector_element_from_another_filesystem() {
 }
 
 #[test]
-#[ignore = "bug: after rm v/03 + ls v, `echo x > v/11` (the new end) fails with ENOENT: the kernel still caches the old v/11"]
 fn appending_after_a_removal_and_a_listing() {
     let m = Mount::new(DOC);
     m.sh_ok("cat v/11 > /dev/null && rm v/03 && ls v > /dev/null");
