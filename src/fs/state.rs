@@ -422,10 +422,11 @@ impl State {
             Obj::Dir { tree, .. } => (true, 0, Some(tree)),
             Obj::File { blob } => {
                 let size = match self.open.get(&ino) {
-                    Some(o) => o.data.len() as u64,
+                    // Nothing pending: the saved text, which a new reader reads (see open).
+                    Some(o) if o.dirty => o.data.len() as u64,
                     // A damaged blob still has attributes: reading it fails (EIO), and
                     // overwriting it (which needs not the old bytes) repairs the value.
-                    None => self.store.blob_size(blob).unwrap_or_else(|e| {
+                    _ => self.store.blob_size(blob).unwrap_or_else(|e| {
                         log::error!("blob {blob}: {e}");
                         0
                     }),
@@ -712,9 +713,23 @@ impl State {
                 self.not_inside_member(parent)?;
             }
         }
+        // Past versions never change: their pages may stay cached.
+        let mut cacheable = false;
         let frozen = match obj {
             Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
             Obj::File { blob } if self.place(ino)? != Place::Live => {
+                cacheable = true;
+                Some(std::sync::Arc::new(self.store.read_blob(blob)?))
+            }
+            // Open already with nothing pending: most often a descriptor that was just closed
+            // (close(2) commits; the kernel releases the handle later, on its own). Its buffer
+            // holds the bytes written, which may read differently from the value they saved
+            // (`Bob` is saved as `"Bob"`). A reader sees what is saved, as it would once that
+            // handle is gone: `echo Bob > name; cat name` shows `"Bob"`, always. A writer
+            // still shares the buffer, as descriptors on one file do.
+            Obj::File { blob }
+                if !write && !truncate && self.open.get(&ino).is_some_and(|o| !o.dirty) =>
+            {
                 Some(std::sync::Arc::new(self.store.read_blob(blob)?))
             }
             Obj::Scratch => {
@@ -757,7 +772,6 @@ impl State {
                 o.too_big = false;
             }
         }
-        let cacheable = frozen.is_some();
         let fh = self.new_fh();
         self.handles.insert(
             fh,

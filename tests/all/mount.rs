@@ -722,6 +722,29 @@ fn close_returns_after_the_commit() {
     );
 }
 
+#[test]
+fn a_read_after_close_sees_the_saved_text_before_the_handle_is_released() {
+    let m = Mount::new(DOC);
+    // close(2) commits (FLUSH); the kernel releases the handle later, on its own. A held
+    // duplicate keeps the handle open, which makes that window as long as the test needs:
+    // `echo Bob > name; cat name` must show the saved `"Bob"`, never the bytes written.
+    let out = m.sh_ok(
+        r#"python3 -c '
+import os
+fd = os.open("name", os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"Bob\n")
+held = os.dup(fd)
+os.close(fd)
+with open("name") as f:
+    print(repr(f.read()), os.stat("name").st_size)
+os.close(held)
+with open("name") as f:
+    print(repr(f.read()))'"#,
+    );
+    assert_eq!(out, "'\"Bob\"\\n' 6\n'\"Bob\"\\n'\n");
+    assert_eq!(m.head_value()["name"], json!("Bob"));
+}
+
 // ----- vectors -----
 
 #[test]

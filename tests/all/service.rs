@@ -391,6 +391,29 @@ impl<'a> Service<'a> {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// What a failed mount check needs: the mountinfo lines under the sandbox, whether the
+    /// main process still runs, and the journal.
+    fn explain(&mut self) -> String {
+        let root = self.sb.root();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let lines: Vec<&str> = info
+            .lines()
+            .filter(|l| l.contains(root.to_str().unwrap()))
+            .collect();
+        let main = match self.main.as_mut().map(|c| (c.id(), c.try_wait())) {
+            Some((pid, Ok(None))) => format!("running (pid {pid})"),
+            Some((pid, Ok(Some(st)))) => format!("exited (pid {pid}): {st}"),
+            Some((pid, Err(e))) => format!("pid {pid}: {e}"),
+            None => "not started".to_owned(),
+        };
+        format!(
+            "mountinfo under {}:\n{}\nmain process: {main}\njournal:\n{}",
+            root.display(),
+            lines.join("\n"),
+            self.journal()
+        )
+    }
+
     fn pid(&self) -> u32 {
         self.main.as_ref().unwrap().id()
     }
@@ -535,11 +558,18 @@ fn the_units_exec_lines_start_ready_and_stop_clean() {
     assert_eq!(mnt, sb.home().join("valfs/notes"));
     svc.start();
     // Usable as soon as READY=1 came: no polling.
-    assert!(is_mounted(&mnt));
+    assert!(
+        is_mounted(&mnt),
+        "READY=1 came but {} is not mounted; {}",
+        mnt.display(),
+        svc.explain()
+    );
     std::fs::write(mnt.join("title"), "Notes\n").unwrap();
     assert_eq!(
         std::fs::read_to_string(mnt.join("title")).unwrap(),
-        "\"Notes\"\n"
+        "\"Notes\"\n",
+        "{}",
+        svc.explain()
     );
     let store = sb.store("notes");
     assert!(git(&store, &["log", "-1", "--format=%s"]).contains("title"));
