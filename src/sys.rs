@@ -153,6 +153,18 @@ pub fn limit_git_cache(bytes: usize) {
     if let Err(e) = unsafe { git2::opts::set_cache_max_size(bytes as libc::ssize_t) } {
         log::warn!("cannot limit the git object cache: {e}");
     }
+    // libgit2 caches trees only up to 4 KiB and blobs not at all: every lookup in a directory
+    // of more than about 100 entries parsed its tree again, and every step of a path read its
+    // collection's marker blob. Cache trees up to the size of a full bucket and small blobs.
+    for (kind, limit) in [
+        (git2::ObjectType::Tree, 64usize << 10),
+        (git2::ObjectType::Blob, 1 << 10),
+    ] {
+        // SAFETY: as above.
+        if let Err(e) = unsafe { git2::opts::set_cache_object_limit(kind, limit) } {
+            log::warn!("cannot set the git object cache's size limits: {e}");
+        }
+    }
 }
 
 /// Returns freed heap memory to the system (after dropping a large listing).

@@ -1153,7 +1153,7 @@ impl State {
         let Obj::Dir { tree, .. } = self.resolve(dir)? else {
             return Err(FsError::NotADirectory);
         };
-        let committed = self.store.read_dir(tree)?.entries.len();
+        let committed = self.store.entry_count(tree)?;
         Ok(committed + self.gaps.get(&dir).map_or(0, BTreeSet::len))
     }
 
@@ -1315,7 +1315,7 @@ impl State {
                 }
                 // A set's collection member is one value: rmdir removes it whole.
                 if !self.is_set(parent)
-                    && (!self.store.read_dir(tree)?.entries.is_empty()
+                    && (self.store.entry_count(tree)? > 0
                         || self.extras.get(&ino).is_some_and(|e| !e.is_empty()))
                 {
                     return Err(FsError::NotEmpty);
@@ -1522,7 +1522,7 @@ impl State {
                 if let Some(d) = dst
                     && let (Ok(Obj::Dir { tree, .. }), true) =
                         (self.resolve(d), matches!(src_obj, Obj::Dir { .. }))
-                    && !self.store.read_dir(tree)?.entries.is_empty()
+                    && self.store.entry_count(tree)? > 0
                 {
                     return Err(FsError::NotEmpty);
                 }

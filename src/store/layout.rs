@@ -266,7 +266,7 @@ impl Store {
     }
 
     /// The number of entries of a collection.
-    pub(crate) fn entry_count(&self, tree: Oid) -> Result<usize> {
+    pub fn entry_count(&self, tree: Oid) -> Result<usize> {
         let t = self.repo.find_tree(tree)?;
         match self.marker(&t)?.split {
             Some(n) => Ok(n),
