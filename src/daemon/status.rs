@@ -15,7 +15,8 @@ pub fn status(out: &mut dyn Write) -> Result<(), DaemonError> {
     for (file, e) in registry::all() {
         let mnt = PathBuf::from(&e.mountpoint);
         let mounted = mounts.iter().any(|m| m.mountpoint == mnt);
-        let alive = crate::sys::alive(e.pid);
+        // A zombie counts as dead: it can no longer serve its mount.
+        let alive = !crate::sys::dead(e.pid);
         if !mounted && !alive {
             let _ = std::fs::remove_file(&file);
             continue;
@@ -35,13 +36,12 @@ pub fn status(out: &mut dyn Write) -> Result<(), DaemonError> {
         if shown.contains(&m.mountpoint) {
             continue;
         }
-        let state = if registry::is_stale(&m.mountpoint) {
-            stale_state(&m.mountpoint, None)
-        } else {
-            "running (not registered by this user: mounted through mount(8), a service \
-             without this $XDG_RUNTIME_DIR, or another user)"
-                .into()
-        };
+        // Not probed: a stat of another user's mount, or of one whose daemon is stuck, could
+        // hang this command or keep that mount busy while its owner unmounts it.
+        let state: String = "mounted (not registered by this user: mounted through mount(8), a \
+             service without this $XDG_RUNTIME_DIR, or another user; `valfs umount` clears \
+             it if stale)"
+            .into();
         // The branch is known only to the daemon.
         block(out, &m.mountpoint, repo, "", &state, None)?;
         shown.push(m.mountpoint);

@@ -768,7 +768,11 @@ cat a/doc/x
 for i in $(seq 100); do grep -q pending.*1.edit <(/usr/local/bin/valfs status) && break; sleep 0.1; done
 /usr/local/bin/valfs status
 umount {root}/a
-echo "after umount: $(git --git-dir "$XDG_DATA_HOME/valfs/notes.git" log -1 --format=%s)"
+# umount(8) returns once the kernel let go; the daemon then commits what is pending and exits
+# (`valfs umount` is the command that waits for that).
+last() {{ git --git-dir "$XDG_DATA_HOME/valfs/notes.git" log -1 --format=%s; }}
+for i in $(seq 100); do [ "$(last)" = "write doc" ] && break; sleep 0.1; done
+echo "after umount: $(last)"
 
 # A repository path, read-only, allow_other.
 mount -t fuse.valfs {repo} {root}/b -o ro,allow_other
