@@ -80,6 +80,12 @@ impl Table {
         self.names.get(&(parent, name.to_owned())).copied()
     }
 
+    /// Releases the memory of removed entries.
+    pub fn shrink(&mut self) {
+        self.inodes.shrink_to_fit();
+        self.names.shrink_to_fit();
+    }
+
     pub fn len(&self) -> usize {
         self.inodes.len()
     }

@@ -114,6 +114,10 @@ struct Handle {
     append: bool,
     /// Bytes of an immutable file under `.history`.
     frozen: Option<std::sync::Arc<Vec<u8>>>,
+    /// Counted in its open file's `handles`. A handle opened on a scratch file is not: if the
+    /// file is renamed onto a key and opened again before the kernel releases that handle, its
+    /// release must not close the new open file (it did: the next write got ENOENT).
+    counted: bool,
 }
 
 /// One directory entry as listed.
@@ -160,6 +164,12 @@ pub struct State {
     seen: HashMap<String, (Oid, SystemTime)>,
     history: HistoryIndex,
     started: SystemTime,
+    /// The value and its commit time when the mount started: a path unchanged since has that
+    /// time as its mtime, without an entry in `seen`.
+    first_root: Oid,
+    first_time: SystemTime,
+    /// The most inodes in the table since memory was last given back.
+    peak_inodes: usize,
 }
 
 fn ro_if(read_only: bool) -> Result<()> {
@@ -194,8 +204,12 @@ impl State {
             seen: HashMap::new(),
             history: HistoryIndex::default(),
             started: SystemTime::now(),
+            first_root: root,
+            first_time: SystemTime::UNIX_EPOCH,
+            peak_inodes: 0,
         };
         state.set_base(base)?;
+        state.first_time = state.base_time;
         Ok(state)
     }
 
@@ -391,6 +405,16 @@ impl State {
             return commit_time;
         };
         let key = path.to_string();
+        if !self.seen.contains_key(&key)
+            && self
+                .store
+                .node_at(self.first_root, &path)
+                .is_ok_and(|n| n.oid() == oid)
+        {
+            // Unchanged since the mount started: nothing to remember (a `find` over a million
+            // paths would otherwise keep a million entries).
+            return self.first_time;
+        }
         match self.seen.get(&key) {
             Some(&(seen, t)) if seen == oid => t,
             Some(_) => {
@@ -578,6 +602,15 @@ impl State {
         if !keep {
             self.table.remove(ino);
         }
+        // Give memory back once the kernel forgot most of what a big walk looked up.
+        let len = self.table.len();
+        self.peak_inodes = self.peak_inodes.max(len);
+        if self.peak_inodes > 10_000 && len < self.peak_inodes / 4 {
+            self.peak_inodes = len;
+            self.table.shrink();
+            self.kinds.shrink_to_fit();
+            crate::sys::trim_heap();
+        }
     }
 
     /// Installs a `.history` index built outside the lock, unless this one has seen more.
@@ -764,6 +797,7 @@ impl State {
             }
             Obj::Pending => None,
         };
+        let counted = self.open.contains_key(&ino);
         if let Some(o) = self.open.get_mut(&ino) {
             o.handles += 1;
             if truncate {
@@ -779,6 +813,7 @@ impl State {
                 ino,
                 append,
                 frozen,
+                counted,
             },
         );
         Ok((fh, cacheable))
@@ -897,10 +932,11 @@ impl State {
         };
         let ino = h.ino;
         let mut inval = Inval::default();
-        let last = self.open.get_mut(&ino).is_some_and(|o| {
-            o.handles = o.handles.saturating_sub(1);
-            o.handles == 0
-        });
+        let last = h.counted
+            && self.open.get_mut(&ino).is_some_and(|o| {
+                o.handles = o.handles.saturating_sub(1);
+                o.handles == 0
+            });
         if last {
             match self.save(ino) {
                 Ok(i) => inval = i,

@@ -327,10 +327,12 @@ fn storm(rounds: usize, seed: u64) -> usize {
             // returned by a live daemon, which is a bug.
             assert!(
                 log.end.starts_with("err 107 ") || log.end.starts_with("err 103 "),
-                "{ctx}: writer {w} ended with {:?} after {} operations (in flight: {:?})\nlog tail:\n{}",
+                "{ctx}: writer {w} ended with {:?} after {} operations (in flight: {:?}; last \
+                 acknowledged: {:?})\nlog tail:\n{}",
                 log.end,
                 log.acked.len(),
                 log.in_flight,
+                &log.acked[log.acked.len().saturating_sub(6)..],
                 m.log_tail()
             );
             total += log.acked.len();

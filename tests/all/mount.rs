@@ -135,7 +135,11 @@ pub(crate) mod harness {
                 .arg("mount")
                 .args(&self.args)
                 .arg(&self.mnt)
-                .env("RUST_LOG", "info")
+                // VALFS_TEST_LOG=debug logs every FUSE operation of the daemons under test.
+                .env(
+                    "RUST_LOG",
+                    std::env::var("VALFS_TEST_LOG").unwrap_or_else(|_| "info".into()),
+                )
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -743,6 +747,31 @@ with open("name") as f:
     );
     assert_eq!(out, "'\"Bob\"\\n' 6\n'\"Bob\"\\n'\n");
     assert_eq!(m.head_value()["name"], json!("Bob"));
+}
+
+/// A temporary file renamed onto a key while a descriptor on it is still open, then the key
+/// opened again: the late release of the temporary file's handle closed the key's new open
+/// file, and the next write got ENOENT (found by the crash test under load).
+#[test]
+fn releasing_a_renamed_temporary_file_leaves_the_keys_new_handle_alone() {
+    let m = Mount::new(DOC);
+    let out = m.sh_ok(
+        r#"python3 -c '
+import os, time
+tmp = os.open("age.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.write(tmp, b"1\n")
+held = os.dup(tmp)
+os.close(tmp)
+os.rename("age.tmp", "age")
+new = os.open("age", os.O_WRONLY | os.O_TRUNC)
+os.close(held)
+time.sleep(0.3)  # the release of the temporary file reaches the daemon first
+os.write(new, b"2\n")
+os.close(new)
+print(open("age").read(), end="")'"#,
+    );
+    assert_eq!(out, "2\n");
+    assert_eq!(m.head_value()["age"], json!(2));
 }
 
 // ----- vectors -----
