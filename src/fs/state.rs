@@ -943,6 +943,16 @@ impl State {
                 Err(e) => log::error!("save at release failed, the change is lost: {e}"),
             }
             self.open.remove(&ino);
+            // A new file whose save was refused is gone with its buffer: the kernel must forget
+            // the name too, or opening it again (O_CREAT included) reaches this dead inode.
+            if matches!(self.resolve(ino), Err(FsError::NotFound))
+                && let Some(i) = self.table.get(ino)
+                && i.parent != 0
+                && i.scratch.is_none()
+            {
+                inval.entries.push((i.parent, i.name.clone()));
+                self.table.detach(i.parent, &i.name.clone());
+            }
             self.forget(ino, 0);
         }
         inval
