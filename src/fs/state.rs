@@ -406,10 +406,11 @@ impl State {
         };
         let key = path.to_string();
         if !self.seen.contains_key(&key)
-            && self
-                .store
-                .node_at(self.first_root, &path)
-                .is_ok_and(|n| n.oid() == oid)
+            && (self.root == self.first_root
+                || self
+                    .store
+                    .node_at(self.first_root, &path)
+                    .is_ok_and(|n| n.oid() == oid))
         {
             // Unchanged since the mount started: nothing to remember (a `find` over a million
             // paths would otherwise keep a million entries).
@@ -938,14 +939,21 @@ impl State {
                 o.handles == 0
             });
         if last {
-            match self.save(ino) {
-                Ok(i) => inval = i,
-                Err(e) => log::error!("save at release failed, the change is lost: {e}"),
-            }
+            let saved = match self.save(ino) {
+                Ok(i) => {
+                    inval = i;
+                    true
+                }
+                Err(e) => {
+                    log::error!("save at release failed, the change is lost: {e}");
+                    false
+                }
+            };
             self.open.remove(&ino);
             // A new file whose save was refused is gone with its buffer: the kernel must forget
             // the name too, or opening it again (O_CREAT included) reaches this dead inode.
-            if matches!(self.resolve(ino), Err(FsError::NotFound))
+            if !saved
+                && matches!(self.resolve(ino), Err(FsError::NotFound))
                 && let Some(i) = self.table.get(ino)
                 && i.parent != 0
                 && i.scratch.is_none()

@@ -272,10 +272,18 @@ impl Store {
         self.put_entry(root, &parent, name, node, path)
     }
 
+    /// The parent's number of entries: from the marker of a split collection; for a plain map
+    /// or set, its tree's entries but the marker (no listing on every save; entries valfs
+    /// would skip only make a rewrite come one entry early); a plain sequence is listed, since
+    /// its indices must be exact.
     fn count(&self, parent: &Parent) -> Result<usize> {
         match parent.marker.split {
             Some(n) => Ok(n),
-            None => self.entry_count(parent.tree),
+            None if parent.kind.is_sequence() => self.entry_count(parent.tree),
+            None => {
+                let tree = self.repo.find_tree(parent.tree)?;
+                Ok(tree.len() - usize::from(tree.get_name(MARKER).is_some()))
+            }
         }
     }
 

@@ -53,25 +53,24 @@ fn crossing_the_threshold_keeps_the_canonical_tree() {
         repo.import(&under(value.clone()));
         let mut expected = value;
         for i in 0..5 {
-            let (edit, next) = match &mut expected {
+            let edit = match &mut expected {
                 Value::Map(m) => {
                     m.insert(Value::string(format!("new{i}")), Value::int(i));
-                    (Edit::Set(kp(&["c", &format!("new{i}")]), Value::int(i)), ())
+                    Edit::Set(kp(&["c", &format!("new{i}")]), Value::int(i))
                 }
                 Value::Vector(items) => {
                     items.push(Value::int(i));
                     let idx = items.len() - 1;
-                    (Edit::Set(kp(&["c", &idx.to_string()]), Value::int(i)), ())
+                    Edit::Set(kp(&["c", &idx.to_string()]), Value::int(i))
                 }
                 Value::Set(s) => {
                     let m = Value::string(format!("new{i}"));
                     s.insert(m.clone());
                     let name = name::key_name(Format::Json, &m);
-                    (Edit::Set(Path(vec!["c".into(), name]), m), ())
+                    Edit::Set(Path(vec!["c".into(), name]), m)
                 }
                 _ => unreachable!(),
             };
-            let () = next;
             repo.apply(&[edit]).unwrap().unwrap();
             assert_eq!(repo.value(), under(expected.clone()), "{kind} add {i}");
             assert_canonical(&repo, &format!("{kind} add {i}"));
