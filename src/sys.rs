@@ -212,3 +212,43 @@ pub fn set_home(dir: &Path) {
     // SAFETY: called from main before the program starts a thread.
     unsafe { std::env::set_var("HOME", dir) };
 }
+
+/// A descriptor of this process's FUSE connection (`/dev/fuse`), duplicated so it stays valid
+/// whatever the session does with its own: for notifications fuser has no call for.
+/// The daemon runs one mount per process, so any `/dev/fuse` descriptor is that mount's.
+pub fn fuse_device() -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{BorrowedFd, OwnedFd};
+    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read_link(entry.path()).is_ok_and(|t| t == Path::new("/dev/fuse")) {
+            // SAFETY: the descriptor was open a moment ago and is only duplicated here; if it
+            // closed meanwhile, dup fails and we return None.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            return borrowed.try_clone_to_owned().ok().filter(|d: &OwnedFd| {
+                std::fs::read_link(format!("/proc/self/fd/{}", raw(d)))
+                    .is_ok_and(|t| t == Path::new("/dev/fuse"))
+            });
+        }
+    }
+    None
+}
+
+/// Tells the kernel that every name it caches on this FUSE connection may now mean something
+/// else (`FUSE_NOTIFY_INC_EPOCH`, Linux 6.16): each cached entry is looked up again at its next
+/// use. It takes no lock in the kernel, so it is safe from inside any request handler. Fails
+/// (EINVAL) on kernels without it.
+pub fn fuse_inc_epoch(dev: &std::os::fd::OwnedFd) -> io::Result<()> {
+    const FUSE_NOTIFY_INC_EPOCH: i32 = 8;
+    // struct fuse_out_header { u32 len; i32 error (the notify code); u64 unique (0) }
+    let mut header = [0u8; 16];
+    header[0..4].copy_from_slice(&16u32.to_ne_bytes());
+    header[4..8].copy_from_slice(&FUSE_NOTIFY_INC_EPOCH.to_ne_bytes());
+    // SAFETY: writes 16 bytes from a live buffer to a descriptor we own.
+    let n = unsafe { libc::write(raw(dev), header.as_ptr().cast(), header.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -195,13 +195,20 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
                 if let Err(e) = st.tick() {
                     log::error!("coalesced commit failed: {e}");
                 }
-                (st.follow_head(), st.pending_work())
+                let moved = st.follow_head();
+                let epoch = st.take_epoch();
+                (
+                    moved.map(|m| m.map(|inos| (inos, epoch))),
+                    st.pending_work(),
+                )
             };
             if let Ok(mut r) = reg_watch.lock() {
                 r.set_pending(pending.0, pending.1);
             }
             match moved {
-                Ok(Some(inos)) => fs_watch.invalidate(&crate::fs::state_inval(inos)),
+                Ok(Some((inos, epoch))) => {
+                    fs_watch.invalidate(&crate::fs::state_inval(inos, epoch))
+                }
                 Ok(None) => {}
                 Err(e) => log::debug!("following the branch: {e}"),
             }

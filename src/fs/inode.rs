@@ -46,6 +46,9 @@ pub struct Inode {
     pub place: Place,
     pub is_dir: bool,
     pub nlookup: u64,
+    /// Inodes named in this one: it lives while they do, so that what is kept by inode
+    /// (a vector's gaps, files not yet saved) is found again along the path.
+    pub children: u32,
     pub scratch: Option<ScratchFile>,
     pub meta: Meta,
 }
@@ -55,6 +58,10 @@ pub struct Table {
     inodes: HashMap<Ino, Inode>,
     names: HashMap<(Ino, String), Ino>,
     next: Ino,
+    /// Counts the changes that make a name mean another inode (detach, rename).
+    generation: u64,
+    /// A name came to mean another inode since [`Table::take_renamed`] was last called.
+    renamed: bool,
 }
 
 impl Default for Table {
@@ -63,11 +70,33 @@ impl Default for Table {
             inodes: HashMap::new(),
             names: HashMap::new(),
             next: HISTORY + 1,
+            generation: 0,
+            renamed: false,
         }
     }
 }
 
 impl Table {
+    /// Changes with every detach and rename: what was resolved by name before may differ.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether a name came to mean another inode (or none) since the last call: the kernel's
+    /// cached names must then be checked again.
+    pub fn take_renamed(&mut self) -> bool {
+        std::mem::take(&mut self.renamed)
+    }
+
+    /// The named children of a directory (a scan of the whole table: for rare events only).
+    pub fn children(&self, parent: Ino) -> Vec<(Ino, String)> {
+        self.inodes
+            .iter()
+            .filter(|(_, i)| i.parent == parent)
+            .map(|(&n, i)| (n, i.name.clone()))
+            .collect()
+    }
+
     pub fn get(&self, ino: Ino) -> Option<&Inode> {
         self.inodes.get(&ino)
     }
@@ -107,18 +136,29 @@ impl Table {
                 place,
                 is_dir,
                 nlookup: 0,
+                children: 0,
                 scratch: None,
                 meta: Meta::default(),
             },
         );
         self.names.insert((parent, name.to_owned()), ino);
+        self.count_child(parent, 1);
         ino
+    }
+
+    fn count_child(&mut self, parent: Ino, delta: i32) {
+        if let Some(p) = self.inodes.get_mut(&parent) {
+            p.children = p.children.saturating_add_signed(delta);
+        }
     }
 
     /// Unlinks the inode at (parent, name) from its name; it lives on while the kernel or an
     /// open file still refers to it, but no longer resolves.
     pub fn detach(&mut self, parent: Ino, name: &str) -> Option<Ino> {
         let ino = self.names.remove(&(parent, name.to_owned()))?;
+        self.count_child(parent, -1);
+        self.generation += 1;
+        self.renamed = true;
         if let Some(i) = self.inodes.get_mut(&ino) {
             i.parent = 0;
         }
@@ -127,10 +167,13 @@ impl Table {
 
     /// Gives an inode a new name, replacing what was there.
     pub fn rename(&mut self, ino: Ino, parent: Ino, name: &str) {
+        self.generation += 1;
+        self.renamed = true;
         if let Some(i) = self.inodes.get(&ino) {
             let old = (i.parent, i.name.clone());
             if self.names.get(&old) == Some(&ino) {
                 self.names.remove(&old);
+                self.count_child(old.0, -1);
             }
         }
         self.detach(parent, name);
@@ -139,16 +182,19 @@ impl Table {
             i.name = name.to_owned();
         }
         self.names.insert((parent, name.to_owned()), ino);
+        self.count_child(parent, 1);
     }
 
-    /// Drops an inode entirely.
-    pub fn remove(&mut self, ino: Ino) {
-        if let Some(i) = self.inodes.remove(&ino) {
-            let key = (i.parent, i.name);
-            if self.names.get(&key) == Some(&ino) {
-                self.names.remove(&key);
-            }
+    /// Drops an inode entirely. Returns the parent it was named in, if any.
+    pub fn remove(&mut self, ino: Ino) -> Option<Ino> {
+        let i = self.inodes.remove(&ino)?;
+        let key = (i.parent, i.name);
+        if self.names.get(&key) == Some(&ino) {
+            self.names.remove(&key);
+            self.count_child(key.0, -1);
+            return Some(key.0);
         }
+        None
     }
 
     /// All inode numbers (for invalidation after another writer's commit).
@@ -178,5 +224,26 @@ mod tests {
         t.remove(a);
         assert_eq!(t.find(ROOT, "b"), None);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_directory_counts_the_inodes_named_in_it() {
+        let mut t = Table::default();
+        let d = t.insert(ROOT, "d", Place::Live, true);
+        let e = t.insert(ROOT, "e", Place::Live, true);
+        let a = t.insert(d, "a", Place::Live, false);
+        let b = t.insert(d, "b", Place::Live, false);
+        let children = |t: &Table, i| t.get(i).map(|i| i.children);
+        assert_eq!(children(&t, d), Some(2));
+        t.rename(a, e, "a");
+        assert_eq!((children(&t, d), children(&t, e)), (Some(1), Some(1)));
+        t.insert(e, "a", Place::Live, false);
+        assert_eq!(children(&t, e), Some(1));
+        t.detach(d, "b");
+        assert_eq!(children(&t, d), Some(0));
+        assert_eq!(t.remove(b), None);
+        let c = t.insert(d, "c", Place::Live, false);
+        assert_eq!(t.remove(c), Some(d));
+        assert_eq!(children(&t, d), Some(0));
     }
 }

@@ -20,14 +20,19 @@ use fuser::{
 use inode::HISTORY;
 use state::Inval;
 use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
-/// How long the kernel may cache live entries and attributes; changes by other writers show
-/// within this (and are invalidated explicitly as well).
+/// How long the kernel may cache live attributes; changes by other writers show within this
+/// (and are invalidated explicitly as well).
 const LIVE_TTL: Duration = Duration::from_secs(1);
+/// How long the kernel may cache live names when it can be told that they changed meaning
+/// (see [`ValFs::new_epoch`]): every such change is announced, so the names stay cached until
+/// then, and a walk over a big tree is served by the kernel the second time.
+const LIVE_ENTRY_TTL: Duration = Duration::from_secs(3600);
 /// Versions under `.history` never change.
 const FROZEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -36,6 +41,10 @@ const FROZEN_TTL: Duration = Duration::from_secs(24 * 3600);
 pub struct ValFs {
     state: Arc<Mutex<State>>,
     notifier: Arc<OnceLock<Notifier>>,
+    /// The connection's device, for the notification fuser has no call for.
+    device: Arc<OnceLock<Option<OwnedFd>>>,
+    /// Whether the kernel takes epoch notifications (probed at the first lookup).
+    epochs: Arc<OnceLock<bool>>,
 }
 
 impl ValFs {
@@ -43,6 +52,8 @@ impl ValFs {
         ValFs {
             state: Arc::new(Mutex::new(state)),
             notifier: Arc::new(OnceLock::new()),
+            device: Arc::new(OnceLock::new()),
+            epochs: Arc::new(OnceLock::new()),
         }
     }
 
@@ -53,10 +64,55 @@ impl ValFs {
 
     pub fn set_notifier(&self, n: Notifier) {
         let _ = self.notifier.set(n);
+        let _ = self.device.set(crate::sys::fuse_device());
+    }
+
+    /// Tells the kernel that cached names may mean other entries now: each is looked up again
+    /// at its next use. Synchronous and lock-free in the kernel, so it is done before the reply
+    /// of the operation that changed the names, from any handler.
+    fn new_epoch(&self) -> bool {
+        let Some(Some(dev)) = self.device.get() else {
+            return false;
+        };
+        match crate::sys::fuse_inc_epoch(dev) {
+            Ok(()) => true,
+            Err(e) => {
+                log::debug!("epoch notification: {e}");
+                false
+            }
+        }
+    }
+
+    /// Whether names can be cached for long: the kernel takes epoch notifications. Probed at the
+    /// first lookup (the connection is initialized by then); without them, names in vectors are
+    /// not cached at all and other names for a second.
+    fn long_names(&self) -> bool {
+        *self.epochs.get_or_init(|| {
+            let ok = self.new_epoch();
+            log::debug!("kernel epoch notifications: {ok}");
+            ok
+        })
+    }
+
+    /// The entry TTL of a name in a directory whose names shift (a live vector) or not.
+    fn entry_ttl(&self, a: &Attr, shift: bool) -> &'static Duration {
+        let attr = ttl(a);
+        if *attr == FROZEN_TTL {
+            attr
+        } else if self.long_names() {
+            &LIVE_ENTRY_TTL
+        } else if shift {
+            &Duration::ZERO
+        } else {
+            &LIVE_TTL
+        }
     }
 
     /// Tells the kernel to forget cached entries and attributes (never while the state is locked).
     pub fn invalidate(&self, inval: &Inval) {
+        if inval.epoch && self.epochs.get() == Some(&true) {
+            self.new_epoch();
+        }
         let Some(n) = self.notifier.get() else { return };
         for (parent, name) in &inval.entries {
             if let Err(e) = n.inval_entry(INodeNo(*parent), OsStr::new(name)) {
@@ -71,7 +127,12 @@ impl ValFs {
     }
 
     /// Invalidates on another thread: for handlers during which the kernel holds directory locks.
-    fn invalidate_later(&self, inval: Inval) {
+    /// A new epoch needs no lock: it is announced at once, before the reply.
+    fn invalidate_later(&self, mut inval: Inval) {
+        if inval.epoch && self.epochs.get() == Some(&true) {
+            self.new_epoch();
+        }
+        inval.epoch = false;
         if inval.entries.is_empty() && inval.inodes.is_empty() {
             return;
         }
@@ -85,10 +146,16 @@ impl ValFs {
         f: impl FnOnce(&mut State) -> Result<T, FsError>,
     ) -> Result<T, Errno> {
         let mut st = self.lock();
-        f(&mut st).map_err(|e| {
+        let r = f(&mut st).map_err(|e| {
             log::debug!("{op}: {e}");
             errno(&e)
-        })
+        });
+        let epoch = st.take_epoch();
+        drop(st);
+        if epoch && self.epochs.get() == Some(&true) {
+            self.new_epoch();
+        }
+        r
     }
 
     /// The mount options for fuser.
@@ -173,16 +240,21 @@ impl Filesystem for ValFs {
         let Ok(n) = name_str(name) else {
             return reply.error(Errno::ENOENT);
         };
+        log::trace!("lookup {} {n}", parent.0);
         let r = self.run("lookup", |s| {
             Ok((s.lookup(parent.0, n)?, s.names_shift(parent.0)))
         });
         match r {
-            // A revision like .history/HEAD~1 names another version after the next commit; an
-            // index in a vector another element after a removal.
-            Ok((a, shift)) if shift || (parent.0 == HISTORY && !state::is_version_name(n)) => {
+            // A revision like .history/HEAD~1 names another version after the next commit.
+            Ok((a, _)) if parent.0 == HISTORY && !state::is_version_name(n) => {
                 reply.entry_with_ttls(ttl(&a), &Duration::ZERO, &file_attr(&a), Generation(0))
             }
-            Ok((a, _)) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Ok((a, shift)) => reply.entry_with_ttls(
+                ttl(&a),
+                self.entry_ttl(&a, shift),
+                &file_attr(&a),
+                Generation(0),
+            ),
             Err(e) => reply.error(e),
         }
     }
@@ -252,10 +324,12 @@ impl Filesystem for ValFs {
             })
         });
         match r {
-            Ok((a, true)) => {
-                reply.entry_with_ttls(ttl(&a), &Duration::ZERO, &file_attr(&a), Generation(0))
-            }
-            Ok((a, false)) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Ok((a, shift)) => reply.entry_with_ttls(
+                ttl(&a),
+                self.entry_ttl(&a, shift),
+                &file_attr(&a),
+                Generation(0),
+            ),
             Err(e) => reply.error(e),
         }
     }
@@ -341,7 +415,8 @@ impl Filesystem for ValFs {
         let append = flags.0 & libc::O_APPEND != 0;
         match self.run("open", |s| s.open(ino.0, write, truncate, append)) {
             Ok((fh, true)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-            Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+            // The kernel drops what it cached of the file and reads it again.
+            Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
         }
     }
@@ -425,7 +500,18 @@ impl Filesystem for ValFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let inval = self.lock().release(fh.0);
+        let mut inval = {
+            let mut st = self.lock();
+            let inval = st.release(fh.0);
+            Inval {
+                epoch: st.take_epoch(),
+                ..inval
+            }
+        };
+        if inval.epoch && self.epochs.get() == Some(&true) {
+            self.new_epoch();
+        }
+        inval.epoch = false;
         reply.ok();
         self.invalidate_later(inval);
     }
@@ -452,8 +538,13 @@ impl Filesystem for ValFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // The kernel may cache listings; it keeps the one it has while nothing listed changed.
         match self.run("opendir", |s| s.opendir(ino.0)) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok((fh, true)) => reply.opened(
+                FileHandle(fh),
+                FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+            ),
+            Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_CACHE_DIR),
             Err(e) => reply.error(e),
         }
     }
@@ -466,7 +557,7 @@ impl Filesystem for ValFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let st = self.lock();
+        let mut st = self.lock();
         let Some(entries) = st.dir_entries(fh.0) else {
             drop(st);
             return reply.error(Errno::EBADF);
@@ -603,13 +694,18 @@ impl Filesystem for ValFs {
             })
         });
         match r {
-            // One TTL for the entry and the attributes here: zero in a vector (see lookup).
+            // One TTL for the entry and the attributes here: zero in a vector when the kernel
+            // cannot be told of shifted names (see lookup).
             Ok((a, fh, shift)) => reply.created(
-                if shift { &Duration::ZERO } else { ttl(&a) },
+                if shift && !self.long_names() {
+                    &Duration::ZERO
+                } else {
+                    ttl(&a)
+                },
                 &file_attr(&a),
                 Generation(0),
                 FileHandle(fh),
-                FopenFlags::FOPEN_DIRECT_IO,
+                FopenFlags::empty(),
             ),
             Err(e) => reply.error(e),
         }
@@ -626,9 +722,10 @@ fn reply_xattr(r: Result<Vec<u8>, Errno>, size: u32, reply: ReplyXattr) {
 }
 
 /// Invalidation of every given inode's attributes and data.
-pub fn state_inval(inodes: Vec<inode::Ino>) -> Inval {
+pub fn state_inval(inodes: Vec<inode::Ino>, epoch: bool) -> Inval {
     Inval {
         entries: Vec::new(),
         inodes,
+        epoch,
     }
 }

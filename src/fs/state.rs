@@ -94,6 +94,9 @@ impl Prepared {
 #[derive(Debug, Default)]
 struct OpenFile {
     data: Vec<u8>,
+    /// Handles open for writing: while any is, the kernel's pages of the file may hold bytes
+    /// not saved.
+    writers: usize,
     /// Differs from what is committed.
     dirty: bool,
     /// Written (not only truncated by `O_TRUNC`) since the last save. A flush commits only
@@ -112,6 +115,7 @@ struct OpenFile {
 struct Handle {
     ino: Ino,
     append: bool,
+    write: bool,
     /// Bytes of an immutable file under `.history`.
     frozen: Option<std::sync::Arc<Vec<u8>>>,
     /// Counted in its open file's `handles`. A handle opened on a scratch file is not: if the
@@ -134,6 +138,8 @@ pub struct Listed {
 pub struct Inval {
     pub entries: Vec<(Ino, String)>,
     pub inodes: Vec<Ino>,
+    /// Every cached name must be checked again (see [`State::take_epoch`]).
+    pub epoch: bool,
 }
 
 pub struct State {
@@ -149,7 +155,22 @@ pub struct State {
     table: Table,
     open: HashMap<Ino, OpenFile>,
     handles: HashMap<u64, Handle>,
-    dir_handles: HashMap<u64, Vec<Listed>>,
+    /// Open directories: the inode, and its listing once read (built lazily: with the kernel
+    /// keeping the listing cached, it is often never read).
+    dir_handles: HashMap<u64, (Ino, Option<Vec<Listed>>)>,
+    /// What each directory's last listing was made of (see `listing_print`): the kernel keeps
+    /// a cached listing at the next open only while this stays the same.
+    listed: HashMap<Ino, u64>,
+    /// The blob whose text the kernel holds in its page cache for a file, when no writer can
+    /// have changed those pages since: its next open keeps them.
+    kernel_pages: HashMap<Ino, Oid>,
+    /// Resolved directories, valid for `dir_cache_key` (root, table generation, gaps
+    /// generation): a path is walked from the root once, not at every operation.
+    dir_cache: HashMap<Ino, (Oid, CollKind)>,
+    dir_cache_key: (Oid, u64, u64),
+    gaps_generation: u64,
+    /// Names changed meaning in a way the kernel did not see: announce a new epoch.
+    epoch_due: bool,
     next_fh: u64,
     /// Indices removed from a live vector since it was last listed: names stay put until then,
     /// so `rm v/*` removes every element.
@@ -196,6 +217,12 @@ impl State {
             open: HashMap::new(),
             handles: HashMap::new(),
             dir_handles: HashMap::new(),
+            listed: HashMap::new(),
+            kernel_pages: HashMap::new(),
+            dir_cache: HashMap::new(),
+            dir_cache_key: (root, 0, 0),
+            gaps_generation: 0,
+            epoch_due: false,
             next_fh: 1,
             gaps: HashMap::new(),
             extras: HashMap::new(),
@@ -219,6 +246,33 @@ impl State {
 
     pub fn inode_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// Whether names changed meaning since the last call in a way the kernel did not see
+    /// itself (a vector's indices shifting at a listing, a file becoming a folder, another
+    /// writer's commit, an index removed under one of its spellings): the adapter then tells
+    /// the kernel to look every cached name up again before it replies.
+    pub fn take_epoch(&mut self) -> bool {
+        let renamed = self.table.take_renamed();
+        std::mem::take(&mut self.epoch_due) | renamed
+    }
+
+    /// The cached resolution of a directory, if still valid.
+    fn cached_dir(&mut self, ino: Ino) -> Option<(Oid, CollKind)> {
+        let key = (self.root, self.table.generation(), self.gaps_generation);
+        if key != self.dir_cache_key {
+            self.dir_cache.clear();
+            self.dir_cache_key = key;
+            return None;
+        }
+        self.dir_cache.get(&ino).copied()
+    }
+
+    fn cache_dir(&mut self, ino: Ino, tree: Oid, kind: CollKind) {
+        if self.dir_cache.len() >= 1 << 16 {
+            self.dir_cache.clear();
+        }
+        self.dir_cache.insert(ino, (tree, kind));
     }
 
     fn kind(&mut self, tree: Oid) -> Result<CollKind> {
@@ -294,6 +348,9 @@ impl State {
         if ino == HISTORY {
             return Ok(Obj::HistoryRoot);
         }
+        if let Some((tree, kind)) = self.cached_dir(ino) {
+            return Ok(Obj::Dir { tree, kind });
+        }
         let inode = self.inode(ino)?;
         if inode.scratch.is_some() {
             return Ok(Obj::Scratch);
@@ -327,10 +384,11 @@ impl State {
             return Err(FsError::NotFound);
         }
         Ok(match node {
-            Node::Dir(tree) => Obj::Dir {
-                tree,
-                kind: self.kind(tree)?,
-            },
+            Node::Dir(tree) => {
+                let kind = self.kind(tree)?;
+                self.cache_dir(ino, tree, kind);
+                Obj::Dir { tree, kind }
+            }
             Node::Leaf(blob) => Obj::File { blob },
         })
     }
@@ -400,6 +458,10 @@ impl State {
         let commit_time = self.base_time;
         if let Some(t) = self.table.get(ino).and_then(|i| i.meta.mtime) {
             return t;
+        }
+        if self.root == self.first_root && self.seen.is_empty() {
+            // Nothing changed since the mount started.
+            return self.first_time;
         }
         let (Some(oid), Ok(path)) = (oid, self.store_path(ino)) else {
             return commit_time;
@@ -595,13 +657,12 @@ impl State {
             return;
         };
         i.nlookup = i.nlookup.saturating_sub(n);
-        let keep = i.nlookup > 0
-            || (i.scratch.is_some() && i.parent != 0)
-            || self.open.contains_key(&ino)
-            || self.gaps.contains_key(&ino)
-            || (i.parent != 0 && self.hidden.values().any(|&s| s == ino));
-        if !keep {
-            self.table.remove(ino);
+        // Drop it if nothing needs it, then its parents that were kept only for it.
+        let mut next = Some(ino);
+        while let Some(ino) = next.filter(|&i| self.unused(i)) {
+            next = self.table.remove(ino);
+            self.listed.remove(&ino);
+            self.kernel_pages.remove(&ino);
         }
         // Give memory back once the kernel forgot most of what a big walk looked up.
         let len = self.table.len();
@@ -612,6 +673,20 @@ impl State {
             self.kinds.shrink_to_fit();
             crate::sys::trim_heap();
         }
+    }
+
+    /// Whether nothing needs an inode any more: the kernel forgot it, and it holds no state.
+    fn unused(&self, ino: Ino) -> bool {
+        let Some(i) = self.table.get(ino) else {
+            return false;
+        };
+        !(i.nlookup > 0
+            || i.children > 0
+            || (i.scratch.is_some() && i.parent != 0)
+            || self.open.contains_key(&ino)
+            || self.gaps.contains_key(&ino)
+            || self.extras.get(&ino).is_some_and(|e| !e.is_empty())
+            || (i.parent != 0 && self.hidden.values().any(|&s| s == ino)))
     }
 
     /// Installs a `.history` index built outside the lock, unless this one has seen more.
@@ -629,22 +704,74 @@ impl State {
     }
 
     /// Lists a directory (at opendir: the listing is kept for the handle's readdir calls).
-    pub fn opendir(&mut self, ino: Ino) -> Result<u64> {
-        let list = self.list(ino)?;
+    /// Opens a directory. Returns the handle and whether the kernel may keep the listing it
+    /// cached at an earlier open (nothing listed has changed since).
+    pub fn opendir(&mut self, ino: Ino) -> Result<(u64, bool)> {
+        let obj = self.resolve(ino)?;
+        let mut list = None;
+        if obj == Obj::HistoryRoot || self.gaps.contains_key(&ino) {
+            // New versions come with new commits; a vector's removals close up at a listing.
+            list = Some(self.list(ino)?);
+            self.listed.remove(&ino);
+        }
+        let keep = match self.listing_print(ino, obj) {
+            Some(print) => self.listed.insert(ino, print) == Some(print),
+            None => false,
+        };
         let fh = self.new_fh();
-        self.dir_handles.insert(fh, list);
-        Ok(fh)
+        self.dir_handles.insert(fh, (ino, list));
+        Ok((fh, keep))
     }
 
-    pub fn dir_entries(&self, fh: u64) -> Option<&[Listed]> {
-        self.dir_handles.get(&fh).map(Vec::as_slice)
+    /// What a directory's listing is made of: its tree, and the names that are not keys yet.
+    fn listing_print(&self, ino: Ino, obj: Obj) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let Obj::Dir { tree, kind } = obj else {
+            return None;
+        };
+        if self.gaps.contains_key(&ino) {
+            return None;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        tree.as_bytes().hash(&mut h);
+        (kind as u8).hash(&mut h);
+        if let Some(e) = self.extras.get(&ino) {
+            e.hash(&mut h);
+        }
+        let mut hidden: Vec<&String> = self
+            .hidden
+            .keys()
+            .filter(|(p, _)| *p == ino)
+            .map(|(_, n)| n)
+            .collect();
+        hidden.sort();
+        hidden.hash(&mut h);
+        Some(h.finish())
+    }
+
+    /// The listing of an open directory, made at its first read.
+    pub fn dir_entries(&mut self, fh: u64) -> Option<&[Listed]> {
+        let (ino, list) = self.dir_handles.get(&fh)?;
+        if list.is_none() {
+            let ino = *ino;
+            let made = self.list(ino).ok()?;
+            if let Some(print) = self
+                .resolve(ino)
+                .ok()
+                .and_then(|o| self.listing_print(ino, o))
+            {
+                self.listed.insert(ino, print);
+            }
+            self.dir_handles.get_mut(&fh)?.1 = Some(made);
+        }
+        self.dir_handles.get(&fh)?.1.as_deref()
     }
 
     pub fn releasedir(&mut self, fh: u64) {
         if self
             .dir_handles
             .remove(&fh)
-            .is_some_and(|l| l.len() > 10_000)
+            .is_some_and(|(_, l)| l.is_some_and(|l| l.len() > 10_000))
         {
             crate::sys::trim_heap();
         }
@@ -674,7 +801,7 @@ impl State {
         let place = self.place(ino)?;
         // A new listing of a vector closes the gaps left by removals.
         if place == Place::Live {
-            self.gaps.remove(&ino);
+            self.close_gaps(ino);
         }
         let dir = self.store.read_dir(tree)?;
         let mut out = Vec::with_capacity(dir.entries.len() + 1);
@@ -723,6 +850,42 @@ impl State {
         Ok(out)
     }
 
+    /// Closes the gaps removals left in a live vector: later elements take their committed
+    /// indices as names. Their inodes follow them (an open file stays on its element, and
+    /// what the kernel caches of its content stays right); the kernel's names are checked
+    /// again through a new epoch.
+    fn close_gaps(&mut self, dir: Ino) {
+        let Some(gaps) = self.gaps.remove(&dir) else {
+            return;
+        };
+        self.gaps_generation += 1;
+        let mut moved: Vec<(usize, Ino)> = self
+            .table
+            .children(dir)
+            .into_iter()
+            .filter_map(|(ino, name)| {
+                let view = crate::store::parse_index(&name)?;
+                (view.to_string() == name && !gaps.contains(&view)).then_some((view, ino))
+            })
+            .collect();
+        moved.sort_unstable();
+        // A file created in a gap and not saved yet keeps that index until it is inserted
+        // there; the elements then keep their view names (they read as committed indices).
+        let pending_insert = gaps
+            .iter()
+            .any(|g| self.table.find(dir, &g.to_string()).is_some());
+        if pending_insert {
+            moved.clear();
+        }
+        for (view, ino) in moved {
+            let below = gaps.range(..view).count();
+            if below > 0 {
+                self.table.rename(ino, dir, &(view - below).to_string());
+            }
+        }
+        self.epoch_due = true;
+    }
+
     // ----- open, read, write -----
 
     fn new_fh(&mut self) -> u64 {
@@ -731,7 +894,8 @@ impl State {
         fh
     }
 
-    /// Opens a file. Returns the handle and whether the content is immutable (cacheable).
+    /// Opens a file. Returns the handle and whether the kernel may keep the pages it cached of
+    /// the file (they hold exactly what a read would return now).
     pub fn open(
         &mut self,
         ino: Ino,
@@ -789,6 +953,7 @@ impl State {
                             dirty: false,
                             wrote: false,
                             handles: 0,
+                            writers: 0,
                             insert: false,
                             too_big: false,
                         },
@@ -799,8 +964,27 @@ impl State {
             Obj::Pending => None,
         };
         let counted = self.open.contains_key(&ino);
+        let writing = write || truncate;
+        if let Obj::File { blob } = obj
+            && !cacheable
+        {
+            let writers = self.open.get(&ino).map_or(0, |o| o.writers) + usize::from(writing);
+            if writers > 0 {
+                self.kernel_pages.remove(&ino);
+            } else if self.kernel_pages.get(&ino) == Some(&blob) {
+                cacheable = true;
+            } else {
+                if self.kernel_pages.len() >= 1 << 16 {
+                    self.kernel_pages.clear();
+                }
+                self.kernel_pages.insert(ino, blob);
+            }
+        }
         if let Some(o) = self.open.get_mut(&ino) {
             o.handles += 1;
+            if writing {
+                o.writers += 1;
+            }
             if truncate {
                 o.data.clear();
                 o.dirty = true;
@@ -813,6 +997,7 @@ impl State {
             Handle {
                 ino,
                 append,
+                write: writing && counted,
                 frozen,
                 counted,
             },
@@ -935,6 +1120,9 @@ impl State {
         let mut inval = Inval::default();
         let last = h.counted
             && self.open.get_mut(&ino).is_some_and(|o| {
+                if h.write {
+                    o.writers = o.writers.saturating_sub(1);
+                }
                 o.handles = o.handles.saturating_sub(1);
                 o.handles == 0
             });
@@ -1016,6 +1204,7 @@ impl State {
                 )?;
                 if let Some(g) = self.gaps.get_mut(&parent) {
                     g.remove(&v);
+                    self.gaps_generation += 1;
                 }
                 if let Some(o) = self.open.get_mut(&ino) {
                     o.insert = false;
@@ -1054,6 +1243,10 @@ impl State {
             self.table.detach(parent, &name);
             self.open.remove(&ino);
             inval.entries.push((parent, name));
+        } else {
+            // The saved text may read differently from the bytes written (`Bob` is saved as
+            // `"Bob"`): the kernel's pages and size of the file must go.
+            inval.inodes.push(ino);
         }
         Ok(inval)
     }
@@ -1134,6 +1327,7 @@ impl State {
             return Ok(None);
         }
         self.set_base(head)?;
+        self.epoch_due = true;
         Ok(Some(self.table.live_inos()))
     }
 
@@ -1183,6 +1377,7 @@ impl State {
                     dirty: true,
                     wrote: false,
                     handles: 0,
+                    writers: 0,
                     insert,
                     too_big: false,
                 },
@@ -1396,6 +1591,7 @@ impl State {
             && let Some(i) = crate::store::parse_index(canonical)
         {
             self.gaps.entry(parent).or_default().insert(i);
+            self.gaps_generation += 1;
         }
         Ok(())
     }
@@ -1496,6 +1692,7 @@ impl State {
             return Ok(Inval {
                 entries: vec![(parent, src_name), (newparent, dst_name)],
                 inodes: vec![],
+                epoch: true,
             });
         }
         let dst_is_key = dst.is_some_and(|d| !matches!(self.resolve(d), Ok(Obj::Scratch)));
@@ -1646,6 +1843,7 @@ impl State {
         let obj = self.resolve(ino)?;
         self.writable(ino)?;
         if let Some(size) = set.size {
+            self.kernel_pages.remove(&ino);
             if size > MAX_FILE as u64 {
                 return Err(FsError::TooBig);
             }
