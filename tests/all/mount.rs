@@ -1674,8 +1674,8 @@ fn rename_mode_saves_in_a_vector() {
     assert_no_scratch_in_history(&m);
 }
 
+/// Live files were read with direct I/O, which the kernel refuses to map (ENODEV).
 #[test]
-#[ignore = "bug: mmap of a live file fails with ENODEV (direct_io without FUSE_DIRECT_IO_ALLOW_MMAP)"]
 fn live_files_can_be_mapped() {
     let m = Mount::new(DOC);
     m.sh_ok(
