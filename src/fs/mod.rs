@@ -29,10 +29,11 @@ use std::time::{Duration, SystemTime};
 /// How long the kernel may cache live attributes; changes by other writers show within this
 /// (and are invalidated explicitly as well).
 const LIVE_TTL: Duration = Duration::from_secs(1);
-/// How long the kernel may cache live names when it can be told that they changed meaning
-/// (see [`ValFs::new_epoch`]): every such change is announced, so the names stay cached until
-/// then, and a walk over a big tree is served by the kernel the second time.
-const LIVE_ENTRY_TTL: Duration = Duration::from_secs(3600);
+/// How long the kernel may cache live names and attributes when it can be told that names
+/// changed meaning (see [`ValFs::new_epoch`]): every change is then announced (new epochs,
+/// and the attributes of what changed and of its ancestors), so they stay cached until then
+/// and a walk over a big tree is served by the kernel the second time.
+const LONG_TTL: Duration = Duration::from_secs(3600);
 /// Versions under `.history` never change.
 const FROZEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -100,7 +101,7 @@ impl ValFs {
         if *attr == FROZEN_TTL {
             attr
         } else if self.long_names() {
-            &LIVE_ENTRY_TTL
+            &LONG_TTL
         } else if shift {
             &Duration::ZERO
         } else {
@@ -124,6 +125,11 @@ impl ValFs {
                 log::debug!("inval_inode {ino}: {e}");
             }
         }
+        for ino in &inval.attrs {
+            if let Err(e) = n.inval_inode(INodeNo(*ino), -1, 0) {
+                log::debug!("inval_inode {ino} (attributes): {e}");
+            }
+        }
     }
 
     /// Invalidates on another thread: for handlers during which the kernel holds directory locks.
@@ -133,7 +139,7 @@ impl ValFs {
             self.new_epoch();
         }
         inval.epoch = false;
-        if inval.entries.is_empty() && inval.inodes.is_empty() {
+        if inval.entries.is_empty() && inval.inodes.is_empty() && inval.attrs.is_empty() {
             return;
         }
         let fs = self.clone();
@@ -151,11 +157,31 @@ impl ValFs {
             errno(&e)
         });
         let epoch = st.take_epoch();
+        let stale = st.take_stale_attrs();
         drop(st);
         if epoch && self.epochs.get() == Some(&true) {
             self.new_epoch();
         }
+        // Attributes only (a negative offset): takes no lock in the kernel, so it is safe
+        // before the reply of any operation.
+        if let Some(n) = self.notifier.get() {
+            for ino in stale {
+                if let Err(e) = n.inval_inode(INodeNo(ino), -1, 0) {
+                    log::debug!("inval_inode {ino} (attributes): {e}");
+                }
+            }
+        }
         r
+    }
+
+    /// How long the kernel may cache these attributes.
+    fn attr_ttl(&self, a: &Attr) -> &'static Duration {
+        let t = ttl(a);
+        if *t == LIVE_TTL && a.ino != HISTORY && self.long_names() {
+            &LONG_TTL
+        } else {
+            t
+        }
     }
 
     /// The mount options for fuser.
@@ -246,11 +272,15 @@ impl Filesystem for ValFs {
         });
         match r {
             // A revision like .history/HEAD~1 names another version after the next commit.
-            Ok((a, _)) if parent.0 == HISTORY && !state::is_version_name(n) => {
-                reply.entry_with_ttls(ttl(&a), &Duration::ZERO, &file_attr(&a), Generation(0))
-            }
+            Ok((a, _)) if parent.0 == HISTORY && !state::is_version_name(n) => reply
+                .entry_with_ttls(
+                    self.attr_ttl(&a),
+                    &Duration::ZERO,
+                    &file_attr(&a),
+                    Generation(0),
+                ),
             Ok((a, shift)) => reply.entry_with_ttls(
-                ttl(&a),
+                self.attr_ttl(&a),
                 self.entry_ttl(&a, shift),
                 &file_attr(&a),
                 Generation(0),
@@ -265,7 +295,7 @@ impl Filesystem for ValFs {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.run("getattr", |s| s.getattr(ino.0)) {
-            Ok(a) => reply.attr(ttl(&a), &file_attr(&a)),
+            Ok(a) => reply.attr(self.attr_ttl(&a), &file_attr(&a)),
             Err(e) => reply.error(e),
         }
     }
@@ -297,7 +327,7 @@ impl Filesystem for ValFs {
             mtime: mtime.map(time),
         };
         match self.run("setattr", |s| s.setattr(ino.0, set)) {
-            Ok(a) => reply.attr(ttl(&a), &file_attr(&a)),
+            Ok(a) => reply.attr(self.attr_ttl(&a), &file_attr(&a)),
             Err(e) => reply.error(e),
         }
     }
@@ -325,7 +355,7 @@ impl Filesystem for ValFs {
         });
         match r {
             Ok((a, shift)) => reply.entry_with_ttls(
-                ttl(&a),
+                self.attr_ttl(&a),
                 self.entry_ttl(&a, shift),
                 &file_attr(&a),
                 Generation(0),
@@ -364,7 +394,7 @@ impl Filesystem for ValFs {
             })
         });
         match r {
-            Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Ok(a) => reply.entry(self.attr_ttl(&a), &file_attr(&a), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
@@ -413,10 +443,16 @@ impl Filesystem for ValFs {
         let write = acc == libc::O_WRONLY || acc == libc::O_RDWR;
         let truncate = flags.0 & libc::O_TRUNC != 0;
         let append = flags.0 & libc::O_APPEND != 0;
+        // A reader's close has nothing to save: the kernel need not send a flush for it.
+        let noflush = if write || truncate {
+            FopenFlags::empty()
+        } else {
+            FopenFlags::FOPEN_NOFLUSH
+        };
         match self.run("open", |s| s.open(ino.0, write, truncate, append)) {
-            Ok((fh, true)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Ok((fh, true)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE | noflush),
             // The kernel drops what it cached of the file and reads it again.
-            Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok((fh, false)) => reply.opened(FileHandle(fh), noflush),
             Err(e) => reply.error(e),
         }
     }
@@ -502,11 +538,11 @@ impl Filesystem for ValFs {
     ) {
         let mut inval = {
             let mut st = self.lock();
-            let inval = st.release(fh.0);
-            Inval {
-                epoch: st.take_epoch(),
-                ..inval
-            }
+            let mut inval = st.release(fh.0);
+            inval.epoch = st.take_epoch();
+            // Released late, after close(2) returned: attributes go with the rest, later.
+            inval.attrs = st.take_stale_attrs();
+            inval
         };
         if inval.epoch && self.epochs.get() == Some(&true) {
             self.new_epoch();
@@ -700,7 +736,7 @@ impl Filesystem for ValFs {
                 if shift && !self.long_names() {
                     &Duration::ZERO
                 } else {
-                    ttl(&a)
+                    self.attr_ttl(&a)
                 },
                 &file_attr(&a),
                 Generation(0),
@@ -726,6 +762,7 @@ pub fn state_inval(inodes: Vec<inode::Ino>, epoch: bool) -> Inval {
     Inval {
         entries: Vec::new(),
         inodes,
+        attrs: Vec::new(),
         epoch,
     }
 }

@@ -9,6 +9,7 @@ use crate::store::{Edit, Node, Store};
 use crate::value::{CollKind, Path, Value};
 use git2::Oid;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Mount settings.
@@ -62,14 +63,17 @@ pub const HEAVY_SAVE: usize = 256 << 10;
 
 /// The heavy half of saving a big file: its bytes, and the repository to write them to.
 pub struct Prepared {
-    data: Vec<u8>,
+    /// Shared with the open file, not copied: a write meanwhile copies the buffer instead.
+    data: Arc<Vec<u8>>,
+    /// The open file's version when prepared: the save completes only if it is still that.
+    version: u64,
     repo: std::path::PathBuf,
     branch: String,
 }
 
 /// A big file parsed and written to the object database, not yet in the value.
 pub struct Written {
-    data: Vec<u8>,
+    version: u64,
     node: Node,
     depth: usize,
     is_dir: bool,
@@ -86,14 +90,16 @@ impl Prepared {
             depth: crate::store::depth_below(&value),
             is_dir: value.is_collection(),
             node,
-            data: self.data,
+            version: self.version,
         })
     }
 }
 
 #[derive(Debug, Default)]
 struct OpenFile {
-    data: Vec<u8>,
+    data: Arc<Vec<u8>>,
+    /// Counts the changes to `data`.
+    version: u64,
     /// Handles open for writing: while any is, the kernel's pages of the file may hold bytes
     /// not saved.
     writers: usize,
@@ -138,6 +144,9 @@ pub struct Listed {
 pub struct Inval {
     pub entries: Vec<(Ino, String)>,
     pub inodes: Vec<Ino>,
+    /// Inodes whose attributes only are stale (their pages, a directory's cached listing,
+    /// stay).
+    pub attrs: Vec<Ino>,
     /// Every cached name must be checked again (see [`State::take_epoch`]).
     pub epoch: bool,
 }
@@ -171,6 +180,9 @@ pub struct State {
     gaps_generation: u64,
     /// Names changed meaning in a way the kernel did not see: announce a new epoch.
     epoch_due: bool,
+    /// Directories in which the value changed: their attributes and their ancestors' (the
+    /// mtimes) must be fetched again by the kernel.
+    touched: Vec<Ino>,
     next_fh: u64,
     /// Indices removed from a live vector since it was last listed: names stay put until then,
     /// so `rm v/*` removes every element.
@@ -223,6 +235,7 @@ impl State {
             dir_cache_key: (root, 0, 0),
             gaps_generation: 0,
             epoch_due: false,
+            touched: Vec::new(),
             next_fh: 1,
             gaps: HashMap::new(),
             extras: HashMap::new(),
@@ -255,6 +268,22 @@ impl State {
     pub fn take_epoch(&mut self) -> bool {
         let renamed = self.table.take_renamed();
         std::mem::take(&mut self.epoch_due) | renamed
+    }
+
+    /// The inodes whose cached attributes are stale since the last call: the directories where
+    /// the value changed, and their ancestors (their mtimes follow their content).
+    pub fn take_stale_attrs(&mut self) -> Vec<Ino> {
+        let mut out: Vec<Ino> = Vec::new();
+        for mut ino in std::mem::take(&mut self.touched) {
+            while ino != 0 && !out.contains(&ino) {
+                out.push(ino);
+                if ino == ROOT {
+                    break;
+                }
+                ino = self.table.get(ino).map_or(0, |i| i.parent);
+            }
+        }
+        out
     }
 
     /// The cached resolution of a directory, if still valid.
@@ -949,11 +978,12 @@ impl State {
                     self.open.insert(
                         ino,
                         OpenFile {
-                            data,
+                            data: Arc::new(data),
                             dirty: false,
                             wrote: false,
                             handles: 0,
                             writers: 0,
+                            version: 0,
                             insert: false,
                             too_big: false,
                         },
@@ -974,7 +1004,7 @@ impl State {
             } else if self.kernel_pages.get(&ino) == Some(&blob) {
                 cacheable = true;
             } else {
-                if self.kernel_pages.len() >= 1 << 16 {
+                if self.kernel_pages.len() >= 1 << 20 {
                     self.kernel_pages.clear();
                 }
                 self.kernel_pages.insert(ino, blob);
@@ -986,7 +1016,8 @@ impl State {
                 o.writers += 1;
             }
             if truncate {
-                o.data.clear();
+                o.data = Arc::default();
+                o.version += 1;
                 o.dirty = true;
                 o.too_big = false;
             }
@@ -1035,7 +1066,8 @@ impl State {
             Some(o) => {
                 o.dirty = true;
                 o.wrote = true;
-                &mut o.data
+                o.version += 1;
+                Arc::make_mut(&mut o.data)
             }
             None => match self.table.get_mut(ino).and_then(|i| i.scratch.as_mut()) {
                 Some(s) => &mut s.data,
@@ -1066,6 +1098,7 @@ impl State {
         }
         Some(Prepared {
             data: o.data.clone(),
+            version: o.version,
             repo: self.store.path().to_owned(),
             branch: self.store.branch().to_owned(),
         })
@@ -1082,7 +1115,7 @@ impl State {
         if !self
             .open
             .get(&ino)
-            .is_some_and(|o| o.wrote && !o.insert && o.data == w.data)
+            .is_some_and(|o| o.wrote && !o.insert && o.version == w.version)
             || self.is_set(parent)
         {
             return self.flush(fh);
@@ -1248,6 +1281,7 @@ impl State {
             // `"Bob"`): the kernel's pages and size of the file must go.
             inval.inodes.push(ino);
         }
+        self.touched.push(parent);
         Ok(inval)
     }
 
@@ -1373,11 +1407,12 @@ impl State {
             self.open.insert(
                 ino,
                 OpenFile {
-                    data: Vec::new(),
+                    data: Arc::default(),
                     dirty: true,
                     wrote: false,
                     handles: 0,
                     writers: 0,
+                    version: 0,
                     insert,
                     too_big: false,
                 },
@@ -1502,6 +1537,7 @@ impl State {
 
     pub fn mkdir(&mut self, parent: Ino, name: &str) -> Result<Attr> {
         self.writable(parent)?;
+        self.touched.push(parent);
         self.not_inside_member(parent)?;
         if self.lookup_ino(parent, name).is_ok() {
             return Err(FsError::Exists);
@@ -1533,6 +1569,7 @@ impl State {
     /// Removes a key (`dir` says whether rmdir or unlink was asked for).
     pub fn remove(&mut self, parent: Ino, name: &str, dir: bool) -> Result<()> {
         self.writable(parent)?;
+        self.touched.push(parent);
         self.not_inside_member(parent)?;
         let ino = self.lookup_ino(parent, name)?;
         let canonical = self.inode(ino)?.name.clone();
@@ -1660,6 +1697,7 @@ impl State {
     ) -> Result<Inval> {
         self.writable(parent)?;
         self.writable(newparent)?;
+        self.touched.extend([parent, newparent]);
         self.not_inside_member(parent)?;
         self.not_inside_member(newparent)?;
         let src = self.lookup_ino(parent, name)?;
@@ -1692,6 +1730,7 @@ impl State {
             return Ok(Inval {
                 entries: vec![(parent, src_name), (newparent, dst_name)],
                 inodes: vec![],
+                attrs: vec![],
                 epoch: true,
             });
         }
@@ -1717,7 +1756,7 @@ impl State {
                     _ => self
                         .open
                         .get(&src)
-                        .map(|o| o.data.clone())
+                        .map(|o| o.data.to_vec())
                         .unwrap_or_default(),
                 };
                 let canonical = match dst {
@@ -1844,6 +1883,7 @@ impl State {
         self.writable(ino)?;
         if let Some(size) = set.size {
             self.kernel_pages.remove(&ino);
+            self.touched.push(ino);
             if size > MAX_FILE as u64 {
                 return Err(FsError::TooBig);
             }
@@ -1861,7 +1901,8 @@ impl State {
                 _ => {
                     if let Some(o) = self.open.get_mut(&ino).filter(|o| o.handles > 0) {
                         if o.data.len() as u64 != size {
-                            o.data.resize(size as usize, 0);
+                            Arc::make_mut(&mut o.data).resize(size as usize, 0);
+                            o.version += 1;
                             o.dirty = true;
                             o.wrote = true;
                         }

@@ -1508,6 +1508,62 @@ fn mtime_changes_only_with_the_file() {
     assert_eq!(stamp("name"), name0, "another writer's change");
 }
 
+// ----- the kernel's caches: names, attributes and pages are kept long, and dropped exactly
+// when what they show changes -----
+
+/// A save changes the mtime of every folder above the file (each one's content changed); the
+/// kernel must not keep showing the old one.
+#[test]
+fn a_save_shows_in_the_mtimes_of_the_folders_above() {
+    let m = Mount::new(DOC);
+    let stamp = |p: &str| m.sh_ok(&format!("stat -c %y {p}"));
+    let (sub0, deep0, v0) = (stamp("sub"), stamp("sub/deep"), stamp("v"));
+    std::thread::sleep(Duration::from_millis(1100));
+    m.one_save("echo '\"new\"' > sub/deep/text", &["sub/deep/text"]);
+    assert_ne!(stamp("sub/deep"), deep0);
+    assert_ne!(stamp("sub"), sub0);
+    assert_eq!(stamp("v"), v0, "v did not change");
+}
+
+/// Another writer's commit shows at once (within the watcher's period), names and content
+/// alike, though the kernel had them cached: a removed key is gone, a changed one reads new.
+#[test]
+fn another_writers_commit_shows_through_cached_names_and_pages() {
+    let m = Mount::new(DOC);
+    m.sh_ok("ls -R > /dev/null; cat name sub/deep/text v/03 > /dev/null; stat v/11 > /dev/null");
+    m.valfs_ok(&["set", "name", "\"Ann\""]);
+    m.valfs_ok(&["rm", "sub"]);
+    m.valfs_ok(&["rm", "v/0"]);
+    assert!(
+        m.wait_for(Duration::from_millis(1500), || m.sh("test -e sub").0 != 0),
+        "sub still there"
+    );
+    assert_eq!(m.cat("name"), "\"Ann\"\n");
+    assert_eq!(m.errno("os.stat('v/11')"), ENOENT, "v has 11 elements now");
+    assert_eq!(m.cat("v/03"), "4\n");
+}
+
+/// A reader's close saves nothing: a file half written by another descriptor is saved when
+/// its writer closes it, not when a reader of it closes.
+#[test]
+fn a_readers_close_does_not_save_a_writers_unfinished_file() {
+    let m = Mount::new(DOC);
+    let before = m.commits();
+    m.sh_ok(
+        r#"python3 -c '
+import os
+w = os.open("age", os.O_WRONLY | os.O_TRUNC)
+os.write(w, b"12")
+r = os.open("age", os.O_RDONLY)
+os.close(r)
+os.write(w, b"3")
+os.close(w)'"#,
+    );
+    assert_eq!(m.commits(), before + 1, "one save, at the writer's close");
+    assert_eq!(m.head_value()["age"], serde_json::json!(123));
+    assert_eq!(m.cat("age"), "123\n");
+}
+
 // ----- bugs: these fail today -----
 
 #[test]
