@@ -252,3 +252,19 @@ pub fn fuse_inc_epoch(dev: &std::os::fd::OwnedFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Lowers the CPU priority of the calling thread (nice +`by`): for bulk work (importing,
+/// parsing a big save) that must not delay the mount's reads on a busy machine. Unprivileged
+/// threads cannot raise it back, so call it on threads made for the work.
+pub fn lower_priority(by: i32) {
+    // SAFETY: gettid and setpriority take no pointers; on Linux, PRIO_PROCESS with a thread id
+    // changes that thread only.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, now + by)
+    };
+    if rc != 0 {
+        log::debug!("setpriority: {}", io::Error::last_os_error());
+    }
+}

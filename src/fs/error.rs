@@ -36,6 +36,9 @@ pub enum FsError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The daemon itself failed (a thread could not start).
+    #[error("{0}")]
+    Daemon(String),
 }
 
 pub type Result<T, E = FsError> = std::result::Result<T, E>;
@@ -58,6 +61,7 @@ pub fn errno(e: &FsError) -> Errno {
         FsError::NoAttribute => Errno::NO_XATTR,
         FsError::Range => Errno::ERANGE,
         FsError::NotSupported => Errno::EOPNOTSUPP,
+        FsError::Daemon(_) => Errno::EIO,
         FsError::CrossDevice => Errno::EXDEV,
         FsError::TooBig => Errno::EFBIG,
         FsError::Codec(CodecError::NotUtf8 | CodecError::TooDeep | CodecError::NotJson { .. }) => {

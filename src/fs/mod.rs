@@ -504,7 +504,18 @@ impl Filesystem for ValFs {
         let prepared = self.lock().prepare_flush(fh.0);
         let result = match prepared {
             Some(p) => {
-                let written = p.write();
+                // On a thread of lower priority: on a busy machine, reads of the mount go first.
+                let written = std::thread::Builder::new()
+                    .name("valfs-save".into())
+                    .spawn(move || {
+                        crate::sys::lower_priority(10);
+                        p.write()
+                    })
+                    .map_err(|e| FsError::Daemon(e.to_string()))
+                    .and_then(|t| {
+                        t.join()
+                            .unwrap_or_else(|_| Err(FsError::Daemon("the save panicked".into())))
+                    });
                 self.run("flush", |s| s.finish_flush(fh.0, written))
             }
             None => self.run("flush", |s| s.flush(fh.0)),
