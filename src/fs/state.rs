@@ -663,6 +663,7 @@ impl State {
             next = self.table.remove(ino);
             self.listed.remove(&ino);
             self.kernel_pages.remove(&ino);
+            self.dir_cache.remove(&ino);
         }
         // Give memory back once the kernel forgot most of what a big walk looked up.
         let len = self.table.len();
@@ -675,7 +676,9 @@ impl State {
         }
     }
 
-    /// Whether nothing needs an inode any more: the kernel forgot it, and it holds no state.
+    /// Whether nothing needs an inode any more: the kernel forgot it, and no state names its
+    /// number. (The table gives a removed inode's number to the next new one: a number still
+    /// kept here would then mean that other inode.)
     fn unused(&self, ino: Ino) -> bool {
         let Some(i) = self.table.get(ino) else {
             return false;
@@ -686,7 +689,7 @@ impl State {
             || self.open.contains_key(&ino)
             || self.gaps.contains_key(&ino)
             || self.extras.get(&ino).is_some_and(|e| !e.is_empty())
-            || (i.parent != 0 && self.hidden.values().any(|&s| s == ino)))
+            || self.hidden.iter().any(|(&(p, _), &s)| p == ino || s == ino))
     }
 
     /// Installs a `.history` index built outside the lock, unless this one has seen more.
