@@ -38,24 +38,37 @@ pub struct Meta {
     pub xattrs: BTreeMap<String, Vec<u8>>,
 }
 
-#[derive(Clone, Debug)]
-pub struct Inode {
+/// An inode as the table shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Inode<'a> {
     pub parent: Ino,
     /// The canonical name: an escaped key, an index without padding, or a scratch name.
-    pub name: String,
+    pub name: &'a str,
     pub place: Place,
     pub is_dir: bool,
     pub nlookup: u64,
     /// Inodes named in this one: it lives while they do, so that what is kept by inode
     /// (a vector's gaps, files not yet saved) is found again along the path.
     pub children: u32,
-    pub scratch: Option<ScratchFile>,
-    pub meta: Meta,
+    pub scratch: Option<&'a ScratchFile>,
+    pub meta: &'a Meta,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    parent: Ino,
+    name: String,
+    place: Place,
+    is_dir: bool,
+    nlookup: u64,
+    children: u32,
+    scratch: Option<ScratchFile>,
+    meta: Meta,
 }
 
 /// Inodes by number and by (parent, name).
 pub struct Table {
-    inodes: HashMap<Ino, Inode>,
+    inodes: HashMap<Ino, Entry>,
     names: HashMap<(Ino, String), Ino>,
     next: Ino,
     /// Counts the changes that make a name mean another inode (detach, rename).
@@ -97,12 +110,44 @@ impl Table {
             .collect()
     }
 
-    pub fn get(&self, ino: Ino) -> Option<&Inode> {
-        self.inodes.get(&ino)
+    pub fn get(&self, ino: Ino) -> Option<Inode<'_>> {
+        self.inodes.get(&ino).map(|i| Inode {
+            parent: i.parent,
+            name: &i.name,
+            place: i.place,
+            is_dir: i.is_dir,
+            nlookup: i.nlookup,
+            children: i.children,
+            scratch: i.scratch.as_ref(),
+            meta: &i.meta,
+        })
     }
 
-    pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Inode> {
-        self.inodes.get_mut(&ino)
+    /// The kernel's count of lookups of an inode.
+    pub fn nlookup_mut(&mut self, ino: Ino) -> Option<&mut u64> {
+        self.inodes.get_mut(&ino).map(|i| &mut i.nlookup)
+    }
+
+    pub fn set_dir(&mut self, ino: Ino, is_dir: bool) {
+        if let Some(i) = self.inodes.get_mut(&ino) {
+            i.is_dir = is_dir;
+        }
+    }
+
+    /// The bytes of a scratch inode.
+    pub fn scratch_mut(&mut self, ino: Ino) -> Option<&mut ScratchFile> {
+        self.inodes.get_mut(&ino)?.scratch.as_mut()
+    }
+
+    /// Makes an inode a scratch file (or symlink), or a key again (`None`).
+    pub fn set_scratch(&mut self, ino: Ino, scratch: Option<ScratchFile>) {
+        if let Some(i) = self.inodes.get_mut(&ino) {
+            i.scratch = scratch;
+        }
+    }
+
+    pub fn meta_mut(&mut self, ino: Ino) -> Option<&mut Meta> {
+        self.inodes.get_mut(&ino).map(|i| &mut i.meta)
     }
 
     pub fn find(&self, parent: Ino, name: &str) -> Option<Ino> {
@@ -130,7 +175,7 @@ impl Table {
         self.detach(parent, name);
         self.inodes.insert(
             ino,
-            Inode {
+            Entry {
                 parent,
                 name: name.to_owned(),
                 place,

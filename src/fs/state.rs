@@ -287,7 +287,7 @@ impl State {
         Ok(k)
     }
 
-    fn inode(&self, ino: Ino) -> Result<&Inode> {
+    fn inode(&self, ino: Ino) -> Result<Inode<'_>> {
         self.table.get(ino).ok_or(FsError::NotFound)
     }
 
@@ -358,8 +358,12 @@ impl State {
         if self.open.get(&ino).is_some_and(|o| o.dirty) {
             return Ok(Obj::Pending);
         }
-        let (parent, name, place, is_dir) =
-            (inode.parent, inode.name.clone(), inode.place, inode.is_dir);
+        let (parent, name, place, is_dir) = (
+            inode.parent,
+            inode.name.to_owned(),
+            inode.place,
+            inode.is_dir,
+        );
         let node = if parent == HISTORY {
             let Place::Version(commit) = place else {
                 return Err(FsError::NotFound);
@@ -402,7 +406,7 @@ impl State {
             if i.parent == 0 || i.parent == HISTORY || i.place != Place::Live {
                 return Err(FsError::NotFound);
             }
-            names.push((i.parent, i.name.clone()));
+            names.push((i.parent, i.name.to_owned()));
             cur = i.parent;
         }
         let mut path = Vec::with_capacity(names.len());
@@ -529,7 +533,6 @@ impl State {
                 let s = self
                     .inode(ino)?
                     .scratch
-                    .as_ref()
                     .map_or(0, |s| s.link.as_ref().unwrap_or(&s.data).len());
                 (false, s as u64, None)
             }
@@ -555,11 +558,7 @@ impl State {
             meta.mode.unwrap_or(base_perm & !self.opts.umask & 0o777)
         };
         let is_symlink = matches!(obj, Obj::Scratch)
-            && self
-                .inode(ino)?
-                .scratch
-                .as_ref()
-                .is_some_and(|s| s.link.is_some());
+            && self.inode(ino)?.scratch.is_some_and(|s| s.link.is_some());
         Ok(Attr {
             ino,
             is_dir,
@@ -589,8 +588,8 @@ impl State {
     pub fn lookup(&mut self, parent: Ino, name: &str) -> Result<Attr> {
         let ino = self.lookup_ino(parent, name)?;
         let attr = self.getattr(ino)?;
-        if let Some(i) = self.table.get_mut(ino) {
-            i.nlookup += 1;
+        if let Some(n) = self.table.nlookup_mut(ino) {
+            *n += 1;
         }
         Ok(attr)
     }
@@ -653,10 +652,10 @@ impl State {
     }
 
     pub fn forget(&mut self, ino: Ino, n: u64) {
-        let Some(i) = self.table.get_mut(ino) else {
+        let Some(nlookup) = self.table.nlookup_mut(ino) else {
             return;
         };
-        i.nlookup = i.nlookup.saturating_sub(n);
+        *nlookup = nlookup.saturating_sub(n);
         // Drop it if nothing needs it, then its parents that were kept only for it.
         let mut next = Some(ino);
         while let Some(ino) = next.filter(|&i| self.unused(i)) {
@@ -934,9 +933,7 @@ impl State {
                 Some(std::sync::Arc::new(self.store.read_blob(blob)?))
             }
             Obj::Scratch => {
-                if truncate
-                    && let Some(s) = self.table.get_mut(ino).and_then(|i| i.scratch.as_mut())
-                {
+                if truncate && let Some(s) = self.table.scratch_mut(ino) {
                     s.data.clear();
                 }
                 None
@@ -1022,7 +1019,7 @@ impl State {
         if let Some(o) = self.open.get(&ino) {
             return Ok(slice(&o.data));
         }
-        match self.inode(ino)?.scratch.as_ref() {
+        match self.inode(ino)?.scratch {
             Some(s) => Ok(slice(&s.data)),
             None => Err(FsError::NotFound),
         }
@@ -1040,7 +1037,7 @@ impl State {
                 o.wrote = true;
                 &mut o.data
             }
-            None => match self.table.get_mut(ino).and_then(|i| i.scratch.as_mut()) {
+            None => match self.table.scratch_mut(ino) {
                 Some(s) => &mut s.data,
                 None => return Err(FsError::NotFound),
             },
@@ -1149,8 +1146,9 @@ impl State {
                 && i.parent != 0
                 && i.scratch.is_none()
             {
-                inval.entries.push((i.parent, i.name.clone()));
-                self.table.detach(i.parent, &i.name.clone());
+                let (parent, name) = (i.parent, i.name.to_owned());
+                self.table.detach(parent, &name);
+                inval.entries.push((parent, name));
             }
             self.forget(ino, 0);
         }
@@ -1182,7 +1180,7 @@ impl State {
             }
             return Ok(Inval::default());
         }
-        let (parent, name, was_dir) = (inode.parent, inode.name.clone(), inode.is_dir);
+        let (parent, name, was_dir) = (inode.parent, inode.name.to_owned(), inode.is_dir);
         let insert = o.insert;
         let (value, is_dir, renamed) = match written {
             Some(w) => (None, w.is_dir, false),
@@ -1363,9 +1361,7 @@ impl State {
         };
         let ino = if self.opts.scratch.matches(name) && !self.is_next_index(parent, kind, name) {
             let ino = self.table.insert(parent, name, Place::Live, false);
-            if let Some(i) = self.table.get_mut(ino) {
-                i.scratch = Some(ScratchFile::default());
-            }
+            self.table.set_scratch(ino, Some(ScratchFile::default()));
             ino
         } else {
             let canonical = self.new_key_name(parent, kind, name)?;
@@ -1387,7 +1383,7 @@ impl State {
             );
             ino
         };
-        let listed = self.inode(ino)?.name.clone();
+        let listed = self.inode(ino)?.name.to_owned();
         self.extras.entry(parent).or_default().insert(listed);
         let (fh, _) = self.open(ino, true, false, append)?;
         let attr = self.getattr(ino)?;
@@ -1396,8 +1392,8 @@ impl State {
     }
 
     fn bump(&mut self, ino: Ino) {
-        if let Some(i) = self.table.get_mut(ino) {
-            i.nlookup += 1;
+        if let Some(n) = self.table.nlookup_mut(ino) {
+            *n += 1;
         }
     }
 
@@ -1538,7 +1534,7 @@ impl State {
         self.writable(parent)?;
         self.not_inside_member(parent)?;
         let ino = self.lookup_ino(parent, name)?;
-        let canonical = self.inode(ino)?.name.clone();
+        let canonical = self.inode(ino)?.name.to_owned();
         match self.resolve(ino)? {
             Obj::Scratch => {
                 self.table.detach(parent, &canonical);
@@ -1666,7 +1662,7 @@ impl State {
         self.not_inside_member(parent)?;
         self.not_inside_member(newparent)?;
         let src = self.lookup_ino(parent, name)?;
-        let src_name = self.inode(src)?.name.clone();
+        let src_name = self.inode(src)?.name.to_owned();
         let dst = self.lookup_ino(newparent, newname).ok();
         if dst.is_some() && noreplace {
             return Err(FsError::Exists);
@@ -1689,7 +1685,7 @@ impl State {
                 vec![Edit::Put(a.clone(), nb), Edit::Put(b.clone(), na)],
                 format!("exchange {a} <-> {b}"),
             )?;
-            let dst_name = self.inode(dst)?.name.clone();
+            let dst_name = self.inode(dst)?.name.to_owned();
             self.table.detach(parent, &src_name);
             self.table.detach(newparent, &dst_name);
             return Ok(Inval {
@@ -1711,7 +1707,7 @@ impl State {
             Obj::Scratch | Obj::Pending => {
                 let data = match src_obj {
                     Obj::Scratch => {
-                        let s = self.inode(src)?.scratch.clone().unwrap_or_default();
+                        let s = self.inode(src)?.scratch.cloned().unwrap_or_default();
                         if s.link.is_some() {
                             return Err(FsError::Invalid("a symlink cannot become a key".into()));
                         }
@@ -1724,7 +1720,7 @@ impl State {
                         .unwrap_or_default(),
                 };
                 let canonical = match dst {
-                    Some(d) => self.inode(d)?.name.clone(),
+                    Some(d) => self.inode(d)?.name.to_owned(),
                     None => self.new_key_name(newparent, dst_kind, newname)?,
                 };
                 let value = self.file_value(newparent, &canonical, &data)?;
@@ -1743,10 +1739,8 @@ impl State {
                     o.dirty = false;
                 }
                 self.table.rename(src, newparent, &canonical);
-                if let Some(i) = self.table.get_mut(src) {
-                    i.scratch = None;
-                    i.is_dir = is_dir;
-                }
+                self.table.set_scratch(src, None);
+                self.table.set_dir(src, is_dir);
                 if is_dir {
                     self.table.detach(newparent, &canonical);
                 }
@@ -1761,15 +1755,14 @@ impl State {
                     .or_default()
                     .insert(newname.to_owned());
                 self.table.rename(src, newparent, newname);
-                if let Some(i) = self.table.get_mut(src) {
-                    i.scratch = Some(ScratchFile { data, link: None });
-                }
+                self.table
+                    .set_scratch(src, Some(ScratchFile { data, link: None }));
                 self.open.remove(&src);
             }
             _ => {
                 let from = self.store_path(src)?;
                 let canonical = match dst {
-                    Some(d) => self.inode(d)?.name.clone(),
+                    Some(d) => self.inode(d)?.name.to_owned(),
                     None => self.new_key_name(newparent, dst_kind, newname)?,
                 };
                 let to = self.child_path(newparent, &canonical)?;
@@ -1820,12 +1813,13 @@ impl State {
             return Err(FsError::Exists);
         }
         let ino = self.table.insert(parent, name, Place::Live, false);
-        if let Some(i) = self.table.get_mut(ino) {
-            i.scratch = Some(ScratchFile {
+        self.table.set_scratch(
+            ino,
+            Some(ScratchFile {
                 data: Vec::new(),
                 link: Some(target.to_vec()),
-            });
-        }
+            }),
+        );
         self.extras
             .entry(parent)
             .or_default()
@@ -1836,7 +1830,6 @@ impl State {
     pub fn readlink(&mut self, ino: Ino) -> Result<Vec<u8>> {
         self.inode(ino)?
             .scratch
-            .as_ref()
             .and_then(|s| s.link.clone())
             .ok_or(FsError::Invalid("not a symlink".into()))
     }
@@ -1857,7 +1850,7 @@ impl State {
             match obj {
                 Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
                 Obj::Scratch => {
-                    if let Some(s) = self.table.get_mut(ino).and_then(|i| i.scratch.as_mut()) {
+                    if let Some(s) = self.table.scratch_mut(ino) {
                         s.data.resize(size as usize, 0);
                     }
                 }
@@ -1873,7 +1866,7 @@ impl State {
                         let mut data = self.store.read_blob(blob)?;
                         data.resize(size as usize, 0);
                         let inode = self.inode(ino)?;
-                        let (parent, name) = (inode.parent, inode.name.clone());
+                        let (parent, name) = (inode.parent, inode.name.to_owned());
                         let value = self.file_value(parent, &name, &data)?;
                         let path = self.child_path(parent, &name)?;
                         self.edit(
@@ -1884,8 +1877,13 @@ impl State {
                 }
             }
         }
-        if let Some(i) = self.table.get_mut(ino) {
-            let m = &mut i.meta;
+        // Only an inode given attributes keeps them (they are made on demand).
+        let asked = set.mode.is_some()
+            || set.uid.is_some()
+            || set.gid.is_some()
+            || set.atime.is_some()
+            || set.mtime.is_some();
+        if asked && let Some(m) = self.table.meta_mut(ino) {
             m.mode = set.mode.map(|m| (m & 0o7777) as u16).or(m.mode);
             m.uid = set.uid.or(m.uid);
             m.gid = set.gid.or(m.gid);
@@ -1922,7 +1920,7 @@ impl State {
                     .map(|o| o.data.clone())
                     .unwrap_or_default();
                 let inode = self.inode(ino)?;
-                let (parent, name) = (inode.parent, inode.name.clone());
+                let (parent, name) = (inode.parent, inode.name.to_owned());
                 self.file_value(parent, &name, &data)?
                     .type_name()
                     .to_owned()
@@ -1960,8 +1958,8 @@ impl State {
                     .trim(),
             );
         }
-        if let Some(i) = self.table.get_mut(ino) {
-            i.meta.xattrs.insert(name.to_owned(), value.to_vec());
+        if let Some(m) = self.table.meta_mut(ino) {
+            m.xattrs.insert(name.to_owned(), value.to_vec());
         }
         Ok(())
     }
@@ -1972,11 +1970,7 @@ impl State {
         if name == Self::TYPE_XATTR {
             return Err(FsError::Invalid("the type cannot be removed".into()));
         }
-        match self
-            .table
-            .get_mut(ino)
-            .and_then(|i| i.meta.xattrs.remove(name))
-        {
+        match self.table.meta_mut(ino).and_then(|m| m.xattrs.remove(name)) {
             Some(_) => Ok(()),
             None => Err(FsError::NoAttribute),
         }
@@ -2014,7 +2008,7 @@ impl State {
         }
         .ok_or_else(|| FsError::Invalid(format!("cannot convert this {current} to {to}")))?;
         let inode = self.inode(ino)?;
-        let (parent, name) = (inode.parent, inode.name.clone());
+        let (parent, name) = (inode.parent, inode.name.to_owned());
         let path = self.child_path(parent, &name)?;
         let is_dir = new.is_collection();
         self.edit(
