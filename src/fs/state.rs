@@ -663,6 +663,7 @@ impl State {
             self.listed.remove(&ino);
             self.kernel_pages.remove(&ino);
             self.dir_cache.remove(&ino);
+            self.extras.remove(&ino);
         }
         // Give memory back once the kernel forgot most of what a big walk looked up.
         let len = self.table.len();
@@ -670,6 +671,7 @@ impl State {
         if self.peak_inodes > 10_000 && len < self.peak_inodes / 4 {
             self.peak_inodes = len;
             self.table.shrink();
+            self.listed.shrink_to_fit();
             self.kinds.shrink_to_fit();
             crate::sys::trim_heap();
         }
