@@ -3,18 +3,43 @@
 //! Live inodes stand for *paths*, not stored objects: the value under a path changes with every
 //! commit, and the inode follows it. Version inodes (under `.history`) stand for a path in one
 //! commit and never change. Scratch inodes hold a temporary file's bytes in memory.
+//!
+//! A walk over a mounted value makes the kernel keep an inode for every path it looked up (`find`
+//! looks up every directory, `du` or `ls -lR` every file too: 800,000 for a 10 MB document), so an
+//! inode costs the daemon about 40 bytes, all told:
+//! - a 32-byte `Slot` in a chunk of `CHUNK`: the inode's number is its place. A removed inode's
+//!   number goes to the next new one, the lowest free chunk first, so the live inodes stay
+//!   packed and a chunk they all left is given back at [`Table::shrink`];
+//! - a name is a number in `Names`, where each distinct name is kept once;
+//! - the index by (parent, name) holds only slot numbers, and compares through the slots;
+//! - what few inodes have (a version's commit, a scratch file's bytes, attributes set by chmod,
+//!   touch or setxattr) is behind one pointer, `Rare`.
+//!
+//! Reusing numbers is safe because an inode is removed only once the kernel forgot it and no
+//! state keeps its number.
+
+mod names;
 
 use git2::Oid;
-use std::collections::{BTreeMap, HashMap};
+use hashbrown::HashTable;
+use names::Names;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, RandomState};
 use std::time::SystemTime;
 
 pub type Ino = u64;
 pub const ROOT: Ino = 1;
 pub const HISTORY: Ino = 2;
 
+/// The number of the first slot.
+const FIRST: Ino = HISTORY + 1;
+/// Slots per chunk (32 KiB).
+const CHUNK: usize = 1024;
+
 /// Where an inode lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Place {
+    #[default]
     Live,
     Version(Oid),
 }
@@ -38,26 +63,158 @@ pub struct Meta {
     pub xattrs: BTreeMap<String, Vec<u8>>,
 }
 
-#[derive(Clone, Debug)]
-pub struct Inode {
+/// What an inode without attributes of its own shows.
+static NO_META: Meta = Meta {
+    mode: None,
+    uid: None,
+    gid: None,
+    atime: None,
+    mtime: None,
+    xattrs: BTreeMap::new(),
+};
+
+impl Meta {
+    fn is_empty(&self) -> bool {
+        let Meta {
+            mode,
+            uid,
+            gid,
+            atime,
+            mtime,
+            xattrs,
+        } = self;
+        mode.is_none()
+            && uid.is_none()
+            && gid.is_none()
+            && atime.is_none()
+            && mtime.is_none()
+            && xattrs.is_empty()
+    }
+}
+
+/// An inode as the table shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Inode<'a> {
     pub parent: Ino,
     /// The canonical name: an escaped key, an index without padding, or a scratch name.
-    pub name: String,
+    pub name: &'a str,
     pub place: Place,
     pub is_dir: bool,
     pub nlookup: u64,
     /// Inodes named in this one: it lives while they do, so that what is kept by inode
     /// (a vector's gaps, files not yet saved) is found again along the path.
     pub children: u32,
-    pub scratch: Option<ScratchFile>,
-    pub meta: Meta,
+    pub scratch: Option<&'a ScratchFile>,
+    pub meta: &'a Meta,
+}
+
+/// What every inode has. Numbers fit in 32 bits: a slot's number is its place plus
+/// [`FIRST`], and 2^32 slots would not fit in memory.
+struct Slot {
+    nlookup: u64,
+    rare: Option<Box<Rare>>,
+    /// The inode it is named in; 0 once detached. An inode is in the index exactly when this
+    /// is not 0.
+    parent: u32,
+    /// A number in [`Names`].
+    name: u32,
+    children: u32,
+    is_dir: bool,
+}
+
+/// What few inodes have.
+#[derive(Default)]
+struct Rare {
+    place: Place,
+    scratch: Option<ScratchFile>,
+    meta: Meta,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.place == Place::Live && self.scratch.is_none() && self.meta.is_empty()
+    }
+}
+
+/// [`CHUNK`] slots, filled in order, then where inodes were removed.
+struct Chunk {
+    slots: Vec<Option<Slot>>,
+    /// The empty places in `slots`.
+    free: Vec<u16>,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            slots: Vec::with_capacity(CHUNK),
+            free: Vec::new(),
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    fn has_room(&self) -> bool {
+        !self.free.is_empty() || self.slots.len() < CHUNK
+    }
+
+    /// Puts a slot in an empty place (there is one), and returns the place.
+    fn put(&mut self, slot: Slot) -> usize {
+        if let Some(at) = self.free.pop() {
+            let at = usize::from(at);
+            if let Some(s) = self.slots.get_mut(at) {
+                *s = Some(slot);
+                return at;
+            }
+        }
+        self.slots.push(Some(slot));
+        self.slots.len() - 1
+    }
+
+    fn take(&mut self, at: usize) -> Option<Slot> {
+        let slot = self.slots.get_mut(at)?.take()?;
+        self.free
+            .push(u16::try_from(at).expect("a place in a chunk is below CHUNK"));
+        Some(slot)
+    }
+}
+
+/// The slot at a place.
+fn slot_at(chunks: &[Option<Chunk>], at: usize) -> Option<&Slot> {
+    chunks
+        .get(at / CHUNK)?
+        .as_ref()?
+        .slots
+        .get(at % CHUNK)?
+        .as_ref()
+}
+
+fn place_of(ino: Ino) -> Option<usize> {
+    usize::try_from(ino.checked_sub(FIRST)?).ok()
+}
+
+fn ino_at(at: usize) -> Ino {
+    at as Ino + FIRST
+}
+
+/// An inode number as slots keep it: numbers this table hands out fit, and any other number is
+/// no inode's parent (0).
+fn short(ino: Ino) -> u32 {
+    u32::try_from(ino).unwrap_or(0)
 }
 
 /// Inodes by number and by (parent, name).
 pub struct Table {
-    inodes: HashMap<Ino, Inode>,
-    names: HashMap<(Ino, String), Ino>,
-    next: Ino,
+    chunks: Vec<Option<Chunk>>,
+    /// The chunks with an empty slot (those given back included), lowest first: a new inode
+    /// takes the lowest free number.
+    roomy: BTreeSet<usize>,
+    len: usize,
+    names: Names,
+    /// The places of the named inodes, by (parent, name) as their slots hold them.
+    index: HashTable<u32>,
+    hasher: RandomState,
     /// Counts the changes that make a name mean another inode (detach, rename).
     generation: u64,
     /// A name came to mean another inode since [`Table::take_renamed`] was last called.
@@ -67,9 +224,12 @@ pub struct Table {
 impl Default for Table {
     fn default() -> Self {
         Table {
-            inodes: HashMap::new(),
-            names: HashMap::new(),
-            next: HISTORY + 1,
+            chunks: Vec::new(),
+            roomy: BTreeSet::new(),
+            len: 0,
+            names: Names::default(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
             generation: 0,
             renamed: false,
         }
@@ -88,66 +248,239 @@ impl Table {
         std::mem::take(&mut self.renamed)
     }
 
+    /// Every inode with its number.
+    fn slots(&self) -> impl Iterator<Item = (Ino, &Slot)> {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk.iter().flat_map(move |chunk| {
+                chunk
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(at, s)| Some((ino_at(c * CHUNK + at), s.as_ref()?)))
+            })
+        })
+    }
+
+    fn slot(&self, ino: Ino) -> Option<&Slot> {
+        slot_at(&self.chunks, place_of(ino)?)
+    }
+
+    fn slot_mut(&mut self, ino: Ino) -> Option<&mut Slot> {
+        let at = place_of(ino)?;
+        self.chunks
+            .get_mut(at / CHUNK)?
+            .as_mut()?
+            .slots
+            .get_mut(at % CHUNK)?
+            .as_mut()
+    }
+
     /// The named children of a directory (a scan of the whole table: for rare events only).
     pub fn children(&self, parent: Ino) -> Vec<(Ino, String)> {
-        self.inodes
-            .iter()
-            .filter(|(_, i)| i.parent == parent)
-            .map(|(&n, i)| (n, i.name.clone()))
+        let Ok(parent) = u32::try_from(parent) else {
+            return Vec::new();
+        };
+        self.slots()
+            .filter(|(_, s)| s.parent == parent)
+            .map(|(ino, s)| (ino, self.names.get(s.name).to_owned()))
             .collect()
     }
 
-    pub fn get(&self, ino: Ino) -> Option<&Inode> {
-        self.inodes.get(&ino)
+    pub fn get(&self, ino: Ino) -> Option<Inode<'_>> {
+        let s = self.slot(ino)?;
+        let rare = s.rare.as_deref();
+        Some(Inode {
+            parent: s.parent.into(),
+            name: self.names.get(s.name),
+            place: rare.map_or(Place::Live, |r| r.place),
+            is_dir: s.is_dir,
+            nlookup: s.nlookup,
+            children: s.children,
+            scratch: rare.and_then(|r| r.scratch.as_ref()),
+            meta: rare.map_or(&NO_META, |r| &r.meta),
+        })
     }
 
-    pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Inode> {
-        self.inodes.get_mut(&ino)
+    /// The kernel's count of lookups of an inode.
+    pub fn nlookup_mut(&mut self, ino: Ino) -> Option<&mut u64> {
+        self.slot_mut(ino).map(|s| &mut s.nlookup)
+    }
+
+    pub fn set_dir(&mut self, ino: Ino, is_dir: bool) {
+        if let Some(s) = self.slot_mut(ino) {
+            s.is_dir = is_dir;
+        }
+    }
+
+    /// The bytes of a scratch inode.
+    pub fn scratch_mut(&mut self, ino: Ino) -> Option<&mut ScratchFile> {
+        self.slot_mut(ino)?.rare.as_mut()?.scratch.as_mut()
+    }
+
+    /// Makes an inode a scratch file (or symlink), or a key again (`None`).
+    pub fn set_scratch(&mut self, ino: Ino, scratch: Option<ScratchFile>) {
+        let Some(s) = self.slot_mut(ino) else {
+            return;
+        };
+        if scratch.is_none() && s.rare.is_none() {
+            return;
+        }
+        s.rare.get_or_insert_default().scratch = scratch;
+        if s.rare.as_ref().is_some_and(|r| r.is_empty()) {
+            s.rare = None;
+        }
+    }
+
+    /// The attributes of an inode, made for it if it has none.
+    pub fn meta_mut(&mut self, ino: Ino) -> Option<&mut Meta> {
+        Some(&mut self.slot_mut(ino)?.rare.get_or_insert_default().meta)
+    }
+
+    fn key_hash(&self, parent: u32, name: u32) -> u64 {
+        self.hasher.hash_one((parent, name))
     }
 
     pub fn find(&self, parent: Ino, name: &str) -> Option<Ino> {
-        self.names.get(&(parent, name.to_owned())).copied()
+        let (parent, name) = (short(parent), self.names.find(name)?);
+        let chunks = &self.chunks;
+        self.index
+            .find(self.key_hash(parent, name), |&at| {
+                slot_at(chunks, at as usize).is_some_and(|s| (s.parent, s.name) == (parent, name))
+            })
+            .map(|&at| ino_at(at as usize))
     }
 
-    /// Releases the memory of removed entries.
+    /// Takes the inode at (parent, name) out of the index (only if it is at place `only`, when
+    /// given); returns its place. Its slot must still hold that (parent, name).
+    fn unindex(&mut self, parent: u32, name: u32, only: Option<usize>) -> Option<usize> {
+        let hash = self.key_hash(parent, name);
+        let chunks = &self.chunks;
+        let entry = self
+            .index
+            .find_entry(hash, |&at| {
+                let at = at as usize;
+                only.is_none_or(|o| o == at)
+                    && slot_at(chunks, at).is_some_and(|s| (s.parent, s.name) == (parent, name))
+            })
+            .ok()?;
+        Some(entry.remove().0 as usize)
+    }
+
+    /// Puts the inode at a place in the index, under the (parent, name) its slot holds.
+    fn index(&mut self, at: usize) {
+        let Some(s) = slot_at(&self.chunks, at).filter(|s| s.parent != 0) else {
+            return;
+        };
+        let hash = self.key_hash(s.parent, s.name);
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let at = u32::try_from(at).expect("a place fits in 32 bits, as its number does");
+        self.index.insert_unique(hash, at, |&at| {
+            slot_at(chunks, at as usize).map_or(0, |s| hasher.hash_one((s.parent, s.name)))
+        });
+    }
+
+    /// Builds the names again from those in use, once most of them are not: a mount that makes
+    /// and removes temporary files all day must not keep every name it ever saw.
+    fn drop_unused_names(&mut self, always: bool) {
+        if !always && self.names.len() <= 2 * self.len + 4096 {
+            return;
+        }
+        let old = std::mem::take(&mut self.names);
+        for s in self
+            .chunks
+            .iter_mut()
+            .flatten()
+            .flat_map(|c| c.slots.iter_mut().flatten())
+        {
+            s.name = self.names.intern(old.get(s.name));
+        }
+        // Names have new numbers, which the index hashes: it is built again.
+        let named = || self.slots().filter(|(_, s)| s.parent != 0);
+        let mut index = HashTable::with_capacity(named().count());
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        for (ino, s) in named() {
+            let at = u32::try_from(ino - FIRST).expect("a place fits in 32 bits");
+            index.insert_unique(hasher.hash_one((s.parent, s.name)), at, |&at| {
+                slot_at(chunks, at as usize).map_or(0, |s| hasher.hash_one((s.parent, s.name)))
+            });
+        }
+        self.index = index;
+    }
+
+    /// Releases the memory of removed entries: chunks no inode is left in, names no inode has.
     pub fn shrink(&mut self) {
-        self.inodes.shrink_to_fit();
-        self.names.shrink_to_fit();
+        for chunk in &mut self.chunks {
+            if chunk.as_ref().is_some_and(|c| c.live() == 0) {
+                *chunk = None;
+            }
+        }
+        while self.chunks.last().is_some_and(Option::is_none) {
+            self.chunks.pop();
+        }
+        self.chunks.shrink_to_fit();
+        let end = self.chunks.len();
+        self.roomy.retain(|&c| c < end);
+        self.drop_unused_names(true);
     }
 
     pub fn len(&self) -> usize {
-        self.inodes.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inodes.is_empty()
+        self.len == 0
+    }
+
+    /// Takes the lowest free place for a slot.
+    fn alloc(&mut self, slot: Slot) -> usize {
+        let c = match self.roomy.first() {
+            Some(&c) => c,
+            None => {
+                self.chunks.push(None);
+                self.roomy.insert(self.chunks.len() - 1);
+                self.chunks.len() - 1
+            }
+        };
+        let chunk = self
+            .chunks
+            .get_mut(c)
+            .expect("a chunk with room is in the list")
+            .get_or_insert_with(Chunk::new);
+        let at = chunk.put(slot);
+        if !chunk.has_room() {
+            self.roomy.remove(&c);
+        }
+        self.len += 1;
+        let at = c * CHUNK + at;
+        u32::try_from(ino_at(at)).expect("2^32 inodes do not fit in memory");
+        at
     }
 
     /// Adds an inode under (parent, name), replacing any other inode there.
     pub fn insert(&mut self, parent: Ino, name: &str, place: Place, is_dir: bool) -> Ino {
-        let ino = self.next;
-        self.next += 1;
         self.detach(parent, name);
-        self.inodes.insert(
-            ino,
-            Inode {
-                parent,
-                name: name.to_owned(),
-                place,
-                is_dir,
-                nlookup: 0,
-                children: 0,
-                scratch: None,
-                meta: Meta::default(),
-            },
-        );
-        self.names.insert((parent, name.to_owned()), ino);
+        self.drop_unused_names(false);
+        let slot = Slot {
+            nlookup: 0,
+            rare: (place != Place::Live).then(|| {
+                Box::new(Rare {
+                    place,
+                    ..Rare::default()
+                })
+            }),
+            parent: short(parent),
+            name: self.names.intern(name),
+            children: 0,
+            is_dir,
+        };
+        let at = self.alloc(slot);
+        self.index(at);
         self.count_child(parent, 1);
-        ino
+        ino_at(at)
     }
 
     fn count_child(&mut self, parent: Ino, delta: i32) {
-        if let Some(p) = self.inodes.get_mut(&parent) {
+        if let Some(p) = self.slot_mut(parent) {
             p.children = p.children.saturating_add_signed(delta);
         }
     }
@@ -155,95 +488,82 @@ impl Table {
     /// Unlinks the inode at (parent, name) from its name; it lives on while the kernel or an
     /// open file still refers to it, but no longer resolves.
     pub fn detach(&mut self, parent: Ino, name: &str) -> Option<Ino> {
-        let ino = self.names.remove(&(parent, name.to_owned()))?;
+        let name = self.names.find(name)?;
+        let at = self.unindex(short(parent), name, None)?;
         self.count_child(parent, -1);
         self.generation += 1;
         self.renamed = true;
-        if let Some(i) = self.inodes.get_mut(&ino) {
-            i.parent = 0;
+        let ino = ino_at(at);
+        if let Some(s) = self.slot_mut(ino) {
+            s.parent = 0;
         }
         Some(ino)
     }
 
-    /// Gives an inode a new name, replacing what was there.
+    /// Gives an inode a new name, replacing what was there (an inode that is gone stays gone).
     pub fn rename(&mut self, ino: Ino, parent: Ino, name: &str) {
         self.generation += 1;
         self.renamed = true;
-        if let Some(i) = self.inodes.get(&ino) {
-            let old = (i.parent, i.name.clone());
-            if self.names.get(&old) == Some(&ino) {
-                self.names.remove(&old);
-                self.count_child(old.0, -1);
-            }
+        let Some(at) = place_of(ino) else {
+            return;
+        };
+        let Some(&Slot {
+            parent: old_parent,
+            name: old_name,
+            ..
+        }) = self.slot(ino)
+        else {
+            return;
+        };
+        if old_parent != 0 && self.unindex(old_parent, old_name, Some(at)).is_some() {
+            self.count_child(old_parent.into(), -1);
+        }
+        if let Some(s) = self.slot_mut(ino) {
+            s.parent = 0;
         }
         self.detach(parent, name);
-        if let Some(i) = self.inodes.get_mut(&ino) {
-            i.parent = parent;
-            i.name = name.to_owned();
+        self.drop_unused_names(false);
+        let name = self.names.intern(name);
+        if let Some(s) = self.slot_mut(ino) {
+            s.parent = short(parent);
+            s.name = name;
         }
-        self.names.insert((parent, name.to_owned()), ino);
+        self.index(at);
         self.count_child(parent, 1);
     }
 
-    /// Drops an inode entirely. Returns the parent it was named in, if any.
+    /// Drops an inode entirely. Returns the parent it was named in, if any. Its number goes to
+    /// a later inode: only an inode the kernel forgot, that no other is named in (`children` is
+    /// 0) and that no state keeps may go.
     pub fn remove(&mut self, ino: Ino) -> Option<Ino> {
-        let i = self.inodes.remove(&ino)?;
-        let key = (i.parent, i.name);
-        if self.names.get(&key) == Some(&ino) {
-            self.names.remove(&key);
-            self.count_child(key.0, -1);
-            return Some(key.0);
+        let at = place_of(ino)?;
+        let &Slot { parent, name, .. } = self.slot(ino)?;
+        let named = parent != 0 && self.unindex(parent, name, Some(at)).is_some();
+        self.chunks
+            .get_mut(at / CHUNK)?
+            .as_mut()?
+            .take(at % CHUNK)?;
+        self.roomy.insert(at / CHUNK);
+        self.len -= 1;
+        if named {
+            self.count_child(parent.into(), -1);
+            return Some(parent.into());
         }
         None
     }
 
     /// All inode numbers (for invalidation after another writer's commit).
     pub fn live_inos(&self) -> Vec<Ino> {
-        self.inodes
-            .iter()
-            .filter(|(_, i)| i.place == Place::Live && i.scratch.is_none())
-            .map(|(&n, _)| n)
+        self.slots()
+            .filter(|(_, s)| {
+                s.rare
+                    .as_ref()
+                    .is_none_or(|r| r.place == Place::Live && r.scratch.is_none())
+            })
+            .map(|(ino, _)| ino)
             .collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn insert_find_rename_detach() {
-        let mut t = Table::default();
-        let a = t.insert(ROOT, "a", Place::Live, false);
-        assert_eq!(t.find(ROOT, "a"), Some(a));
-        let b = t.insert(ROOT, "b", Place::Live, false);
-        t.rename(a, ROOT, "b");
-        assert_eq!(t.find(ROOT, "b"), Some(a));
-        assert_eq!(t.find(ROOT, "a"), None);
-        assert_eq!(t.get(b).map(|i| i.parent), Some(0));
-        t.remove(a);
-        assert_eq!(t.find(ROOT, "b"), None);
-        assert_eq!(t.len(), 1);
-    }
-
-    #[test]
-    fn a_directory_counts_the_inodes_named_in_it() {
-        let mut t = Table::default();
-        let d = t.insert(ROOT, "d", Place::Live, true);
-        let e = t.insert(ROOT, "e", Place::Live, true);
-        let a = t.insert(d, "a", Place::Live, false);
-        let b = t.insert(d, "b", Place::Live, false);
-        let children = |t: &Table, i| t.get(i).map(|i| i.children);
-        assert_eq!(children(&t, d), Some(2));
-        t.rename(a, e, "a");
-        assert_eq!((children(&t, d), children(&t, e)), (Some(1), Some(1)));
-        t.insert(e, "a", Place::Live, false);
-        assert_eq!(children(&t, e), Some(1));
-        t.detach(d, "b");
-        assert_eq!(children(&t, d), Some(0));
-        assert_eq!(t.remove(b), None);
-        let c = t.insert(d, "c", Place::Live, false);
-        assert_eq!(t.remove(c), Some(d));
-        assert_eq!(children(&t, d), Some(0));
-    }
-}
+mod tests;

@@ -316,7 +316,7 @@ impl State {
         Ok(k)
     }
 
-    fn inode(&self, ino: Ino) -> Result<&Inode> {
+    fn inode(&self, ino: Ino) -> Result<Inode<'_>> {
         self.table.get(ino).ok_or(FsError::NotFound)
     }
 
@@ -387,8 +387,12 @@ impl State {
         if self.open.get(&ino).is_some_and(|o| o.dirty) {
             return Ok(Obj::Pending);
         }
-        let (parent, name, place, is_dir) =
-            (inode.parent, inode.name.clone(), inode.place, inode.is_dir);
+        let (parent, name, place, is_dir) = (
+            inode.parent,
+            inode.name.to_owned(),
+            inode.place,
+            inode.is_dir,
+        );
         let node = if parent == HISTORY {
             let Place::Version(commit) = place else {
                 return Err(FsError::NotFound);
@@ -431,7 +435,7 @@ impl State {
             if i.parent == 0 || i.parent == HISTORY || i.place != Place::Live {
                 return Err(FsError::NotFound);
             }
-            names.push((i.parent, i.name.clone()));
+            names.push((i.parent, i.name.to_owned()));
             cur = i.parent;
         }
         let mut path = Vec::with_capacity(names.len());
@@ -558,7 +562,6 @@ impl State {
                 let s = self
                     .inode(ino)?
                     .scratch
-                    .as_ref()
                     .map_or(0, |s| s.link.as_ref().unwrap_or(&s.data).len());
                 (false, s as u64, None)
             }
@@ -584,11 +587,7 @@ impl State {
             meta.mode.unwrap_or(base_perm & !self.opts.umask & 0o777)
         };
         let is_symlink = matches!(obj, Obj::Scratch)
-            && self
-                .inode(ino)?
-                .scratch
-                .as_ref()
-                .is_some_and(|s| s.link.is_some());
+            && self.inode(ino)?.scratch.is_some_and(|s| s.link.is_some());
         Ok(Attr {
             ino,
             is_dir,
@@ -618,8 +617,8 @@ impl State {
     pub fn lookup(&mut self, parent: Ino, name: &str) -> Result<Attr> {
         let ino = self.lookup_ino(parent, name)?;
         let attr = self.getattr(ino)?;
-        if let Some(i) = self.table.get_mut(ino) {
-            i.nlookup += 1;
+        if let Some(n) = self.table.nlookup_mut(ino) {
+            *n += 1;
         }
         Ok(attr)
     }
@@ -682,16 +681,18 @@ impl State {
     }
 
     pub fn forget(&mut self, ino: Ino, n: u64) {
-        let Some(i) = self.table.get_mut(ino) else {
+        let Some(nlookup) = self.table.nlookup_mut(ino) else {
             return;
         };
-        i.nlookup = i.nlookup.saturating_sub(n);
+        *nlookup = nlookup.saturating_sub(n);
         // Drop it if nothing needs it, then its parents that were kept only for it.
         let mut next = Some(ino);
         while let Some(ino) = next.filter(|&i| self.unused(i)) {
             next = self.table.remove(ino);
             self.listed.remove(&ino);
             self.kernel_pages.remove(&ino);
+            self.dir_cache.remove(&ino);
+            self.extras.remove(&ino);
         }
         // Give memory back once the kernel forgot most of what a big walk looked up.
         let len = self.table.len();
@@ -699,12 +700,15 @@ impl State {
         if self.peak_inodes > 10_000 && len < self.peak_inodes / 4 {
             self.peak_inodes = len;
             self.table.shrink();
+            self.listed.shrink_to_fit();
             self.kinds.shrink_to_fit();
             crate::sys::trim_heap();
         }
     }
 
-    /// Whether nothing needs an inode any more: the kernel forgot it, and it holds no state.
+    /// Whether nothing needs an inode any more: the kernel forgot it, and no state names its
+    /// number. (The table gives a removed inode's number to the next new one: a number still
+    /// kept here would then mean that other inode.)
     fn unused(&self, ino: Ino) -> bool {
         let Some(i) = self.table.get(ino) else {
             return false;
@@ -715,7 +719,7 @@ impl State {
             || self.open.contains_key(&ino)
             || self.gaps.contains_key(&ino)
             || self.extras.get(&ino).is_some_and(|e| !e.is_empty())
-            || (i.parent != 0 && self.hidden.values().any(|&s| s == ino)))
+            || self.hidden.iter().any(|(&(p, _), &s)| p == ino || s == ino))
     }
 
     /// Installs a `.history` index built outside the lock, unless this one has seen more.
@@ -960,9 +964,7 @@ impl State {
                 Some(std::sync::Arc::new(self.store.read_blob(blob)?))
             }
             Obj::Scratch => {
-                if truncate
-                    && let Some(s) = self.table.get_mut(ino).and_then(|i| i.scratch.as_mut())
-                {
+                if truncate && let Some(s) = self.table.scratch_mut(ino) {
                     s.data.clear();
                 }
                 None
@@ -1050,7 +1052,7 @@ impl State {
         if let Some(o) = self.open.get(&ino) {
             return Ok(slice(&o.data));
         }
-        match self.inode(ino)?.scratch.as_ref() {
+        match self.inode(ino)?.scratch {
             Some(s) => Ok(slice(&s.data)),
             None => Err(FsError::NotFound),
         }
@@ -1069,7 +1071,7 @@ impl State {
                 o.version += 1;
                 Arc::make_mut(&mut o.data)
             }
-            None => match self.table.get_mut(ino).and_then(|i| i.scratch.as_mut()) {
+            None => match self.table.scratch_mut(ino) {
                 Some(s) => &mut s.data,
                 None => return Err(FsError::NotFound),
             },
@@ -1179,8 +1181,9 @@ impl State {
                 && i.parent != 0
                 && i.scratch.is_none()
             {
-                inval.entries.push((i.parent, i.name.clone()));
-                self.table.detach(i.parent, &i.name.clone());
+                let (parent, name) = (i.parent, i.name.to_owned());
+                self.table.detach(parent, &name);
+                inval.entries.push((parent, name));
             }
             self.forget(ino, 0);
         }
@@ -1212,7 +1215,7 @@ impl State {
             }
             return Ok(Inval::default());
         }
-        let (parent, name, was_dir) = (inode.parent, inode.name.clone(), inode.is_dir);
+        let (parent, name, was_dir) = (inode.parent, inode.name.to_owned(), inode.is_dir);
         let insert = o.insert;
         let (value, is_dir, renamed) = match written {
             Some(w) => (None, w.is_dir, false),
@@ -1394,9 +1397,7 @@ impl State {
         };
         let ino = if self.opts.scratch.matches(name) && !self.is_next_index(parent, kind, name) {
             let ino = self.table.insert(parent, name, Place::Live, false);
-            if let Some(i) = self.table.get_mut(ino) {
-                i.scratch = Some(ScratchFile::default());
-            }
+            self.table.set_scratch(ino, Some(ScratchFile::default()));
             ino
         } else {
             let canonical = self.new_key_name(parent, kind, name)?;
@@ -1419,7 +1420,7 @@ impl State {
             );
             ino
         };
-        let listed = self.inode(ino)?.name.clone();
+        let listed = self.inode(ino)?.name.to_owned();
         self.extras.entry(parent).or_default().insert(listed);
         let (fh, _) = self.open(ino, true, false, append)?;
         let attr = self.getattr(ino)?;
@@ -1428,8 +1429,8 @@ impl State {
     }
 
     fn bump(&mut self, ino: Ino) {
-        if let Some(i) = self.table.get_mut(ino) {
-            i.nlookup += 1;
+        if let Some(n) = self.table.nlookup_mut(ino) {
+            *n += 1;
         }
     }
 
@@ -1572,7 +1573,7 @@ impl State {
         self.touched.push(parent);
         self.not_inside_member(parent)?;
         let ino = self.lookup_ino(parent, name)?;
-        let canonical = self.inode(ino)?.name.clone();
+        let canonical = self.inode(ino)?.name.to_owned();
         match self.resolve(ino)? {
             Obj::Scratch => {
                 self.table.detach(parent, &canonical);
@@ -1701,7 +1702,7 @@ impl State {
         self.not_inside_member(parent)?;
         self.not_inside_member(newparent)?;
         let src = self.lookup_ino(parent, name)?;
-        let src_name = self.inode(src)?.name.clone();
+        let src_name = self.inode(src)?.name.to_owned();
         let dst = self.lookup_ino(newparent, newname).ok();
         if dst.is_some() && noreplace {
             return Err(FsError::Exists);
@@ -1724,7 +1725,7 @@ impl State {
                 vec![Edit::Put(a.clone(), nb), Edit::Put(b.clone(), na)],
                 format!("exchange {a} <-> {b}"),
             )?;
-            let dst_name = self.inode(dst)?.name.clone();
+            let dst_name = self.inode(dst)?.name.to_owned();
             self.table.detach(parent, &src_name);
             self.table.detach(newparent, &dst_name);
             return Ok(Inval {
@@ -1747,7 +1748,7 @@ impl State {
             Obj::Scratch | Obj::Pending => {
                 let data = match src_obj {
                     Obj::Scratch => {
-                        let s = self.inode(src)?.scratch.clone().unwrap_or_default();
+                        let s = self.inode(src)?.scratch.cloned().unwrap_or_default();
                         if s.link.is_some() {
                             return Err(FsError::Invalid("a symlink cannot become a key".into()));
                         }
@@ -1760,7 +1761,7 @@ impl State {
                         .unwrap_or_default(),
                 };
                 let canonical = match dst {
-                    Some(d) => self.inode(d)?.name.clone(),
+                    Some(d) => self.inode(d)?.name.to_owned(),
                     None => self.new_key_name(newparent, dst_kind, newname)?,
                 };
                 let value = self.file_value(newparent, &canonical, &data)?;
@@ -1779,10 +1780,8 @@ impl State {
                     o.dirty = false;
                 }
                 self.table.rename(src, newparent, &canonical);
-                if let Some(i) = self.table.get_mut(src) {
-                    i.scratch = None;
-                    i.is_dir = is_dir;
-                }
+                self.table.set_scratch(src, None);
+                self.table.set_dir(src, is_dir);
                 if is_dir {
                     self.table.detach(newparent, &canonical);
                 }
@@ -1797,15 +1796,14 @@ impl State {
                     .or_default()
                     .insert(newname.to_owned());
                 self.table.rename(src, newparent, newname);
-                if let Some(i) = self.table.get_mut(src) {
-                    i.scratch = Some(ScratchFile { data, link: None });
-                }
+                self.table
+                    .set_scratch(src, Some(ScratchFile { data, link: None }));
                 self.open.remove(&src);
             }
             _ => {
                 let from = self.store_path(src)?;
                 let canonical = match dst {
-                    Some(d) => self.inode(d)?.name.clone(),
+                    Some(d) => self.inode(d)?.name.to_owned(),
                     None => self.new_key_name(newparent, dst_kind, newname)?,
                 };
                 let to = self.child_path(newparent, &canonical)?;
@@ -1856,12 +1854,13 @@ impl State {
             return Err(FsError::Exists);
         }
         let ino = self.table.insert(parent, name, Place::Live, false);
-        if let Some(i) = self.table.get_mut(ino) {
-            i.scratch = Some(ScratchFile {
+        self.table.set_scratch(
+            ino,
+            Some(ScratchFile {
                 data: Vec::new(),
                 link: Some(target.to_vec()),
-            });
-        }
+            }),
+        );
         self.extras
             .entry(parent)
             .or_default()
@@ -1872,7 +1871,6 @@ impl State {
     pub fn readlink(&mut self, ino: Ino) -> Result<Vec<u8>> {
         self.inode(ino)?
             .scratch
-            .as_ref()
             .and_then(|s| s.link.clone())
             .ok_or(FsError::Invalid("not a symlink".into()))
     }
@@ -1894,7 +1892,7 @@ impl State {
             match obj {
                 Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
                 Obj::Scratch => {
-                    if let Some(s) = self.table.get_mut(ino).and_then(|i| i.scratch.as_mut()) {
+                    if let Some(s) = self.table.scratch_mut(ino) {
                         s.data.resize(size as usize, 0);
                     }
                 }
@@ -1911,7 +1909,7 @@ impl State {
                         let mut data = self.store.read_blob(blob)?;
                         data.resize(size as usize, 0);
                         let inode = self.inode(ino)?;
-                        let (parent, name) = (inode.parent, inode.name.clone());
+                        let (parent, name) = (inode.parent, inode.name.to_owned());
                         let value = self.file_value(parent, &name, &data)?;
                         let path = self.child_path(parent, &name)?;
                         self.edit(
@@ -1922,8 +1920,13 @@ impl State {
                 }
             }
         }
-        if let Some(i) = self.table.get_mut(ino) {
-            let m = &mut i.meta;
+        // Only an inode given attributes keeps them (they are made on demand).
+        let asked = set.mode.is_some()
+            || set.uid.is_some()
+            || set.gid.is_some()
+            || set.atime.is_some()
+            || set.mtime.is_some();
+        if asked && let Some(m) = self.table.meta_mut(ino) {
             m.mode = set.mode.map(|m| (m & 0o7777) as u16).or(m.mode);
             m.uid = set.uid.or(m.uid);
             m.gid = set.gid.or(m.gid);
@@ -1960,7 +1963,7 @@ impl State {
                     .map(|o| o.data.clone())
                     .unwrap_or_default();
                 let inode = self.inode(ino)?;
-                let (parent, name) = (inode.parent, inode.name.clone());
+                let (parent, name) = (inode.parent, inode.name.to_owned());
                 self.file_value(parent, &name, &data)?
                     .type_name()
                     .to_owned()
@@ -1998,8 +2001,8 @@ impl State {
                     .trim(),
             );
         }
-        if let Some(i) = self.table.get_mut(ino) {
-            i.meta.xattrs.insert(name.to_owned(), value.to_vec());
+        if let Some(m) = self.table.meta_mut(ino) {
+            m.xattrs.insert(name.to_owned(), value.to_vec());
         }
         Ok(())
     }
@@ -2010,11 +2013,7 @@ impl State {
         if name == Self::TYPE_XATTR {
             return Err(FsError::Invalid("the type cannot be removed".into()));
         }
-        match self
-            .table
-            .get_mut(ino)
-            .and_then(|i| i.meta.xattrs.remove(name))
-        {
+        match self.table.meta_mut(ino).and_then(|m| m.xattrs.remove(name)) {
             Some(_) => Ok(()),
             None => Err(FsError::NoAttribute),
         }
@@ -2052,7 +2051,7 @@ impl State {
         }
         .ok_or_else(|| FsError::Invalid(format!("cannot convert this {current} to {to}")))?;
         let inode = self.inode(ino)?;
-        let (parent, name) = (inode.parent, inode.name.clone());
+        let (parent, name) = (inode.parent, inode.name.to_owned());
         let path = self.child_path(parent, &name)?;
         let is_dir = new.is_collection();
         self.edit(
