@@ -118,9 +118,18 @@ struct Slot {
     parent: u32,
     /// A number in [`Names`].
     name: u32,
+    /// The count of inodes named in this one, and [`DIR`] for a directory.
     children: u32,
-    is_dir: bool,
+    /// What the kernel's page cache holds of the file: see [`Table::pages`]; [`NO_PAGES`]
+    /// when nothing is known (non-zero, so that `Option<Slot>` stays 32 bytes).
+    pages: std::num::NonZeroU32,
 }
+
+/// No mark: marks are odd.
+const NO_PAGES: std::num::NonZeroU32 = std::num::NonZeroU32::new(2).unwrap();
+
+/// The bit of [`Slot::children`] that says the inode is a directory (keeps a slot at 32 bytes).
+const DIR: u32 = 1 << 31;
 
 /// What few inodes have.
 #[derive(Default)]
@@ -293,9 +302,9 @@ impl Table {
             parent: s.parent.into(),
             name: self.names.get(s.name),
             place: rare.map_or(Place::Live, |r| r.place),
-            is_dir: s.is_dir,
+            is_dir: s.children & DIR != 0,
             nlookup: s.nlookup,
-            children: s.children,
+            children: s.children & !DIR,
             scratch: rare.and_then(|r| r.scratch.as_ref()),
             meta: rare.map_or(&NO_META, |r| &r.meta),
         })
@@ -306,9 +315,29 @@ impl Table {
         self.slot_mut(ino).map(|s| &mut s.nlookup)
     }
 
+    /// A mark of the blob whose text the kernel holds in its page cache for a file (0: none
+    /// known): set when an open lets the kernel read the file afresh, cleared when a writer
+    /// opens it. An open keeps the kernel's pages only when the mark is the file's blob's.
+    pub fn pages(&self, ino: Ino) -> u32 {
+        match self.slot(ino) {
+            Some(s) if s.pages != NO_PAGES => s.pages.get(),
+            _ => 0,
+        }
+    }
+
+    pub fn set_pages(&mut self, ino: Ino, mark: u32) {
+        if let Some(s) = self.slot_mut(ino) {
+            s.pages = std::num::NonZeroU32::new(mark).unwrap_or(NO_PAGES);
+        }
+    }
+
     pub fn set_dir(&mut self, ino: Ino, is_dir: bool) {
         if let Some(s) = self.slot_mut(ino) {
-            s.is_dir = is_dir;
+            s.children = if is_dir {
+                s.children | DIR
+            } else {
+                s.children & !DIR
+            };
         }
     }
 
@@ -470,8 +499,8 @@ impl Table {
             }),
             parent: short(parent),
             name: self.names.intern(name),
-            children: 0,
-            is_dir,
+            children: if is_dir { DIR } else { 0 },
+            pages: NO_PAGES,
         };
         let at = self.alloc(slot);
         self.index(at);
@@ -481,7 +510,8 @@ impl Table {
 
     fn count_child(&mut self, parent: Ino, delta: i32) {
         if let Some(p) = self.slot_mut(parent) {
-            p.children = p.children.saturating_add_signed(delta);
+            let n = (p.children & !DIR).saturating_add_signed(delta).min(!DIR);
+            p.children = (p.children & DIR) | n;
         }
     }
 

@@ -130,6 +130,25 @@ struct Handle {
     counted: bool,
 }
 
+/// What a directory's last listing was made of.
+#[derive(Clone, Copy, Debug)]
+struct Print {
+    /// [`State::era`] then: while it is still the era, the directory is still this tree (so
+    /// the prints also resolve directories, when the bounded `dir_cache` forgot them).
+    era: u64,
+    tree: Oid,
+    kind: CollKind,
+    /// [`State::side_print`] then.
+    side: u64,
+}
+
+fn tree_print(obj: Obj) -> Option<(Oid, CollKind)> {
+    match obj {
+        Obj::Dir { tree, kind } => Some((tree, kind)),
+        _ => None,
+    }
+}
+
 /// One directory entry as listed.
 #[derive(Clone, Debug)]
 pub struct Listed {
@@ -167,12 +186,9 @@ pub struct State {
     /// Open directories: the inode, and its listing once read (built lazily: with the kernel
     /// keeping the listing cached, it is often never read).
     dir_handles: HashMap<u64, (Ino, Option<Vec<Listed>>)>,
-    /// What each directory's last listing was made of (see `listing_print`): the kernel keeps
+    /// What each directory's last listing was made of (see `Print`): the kernel keeps
     /// a cached listing at the next open only while this stays the same.
-    listed: HashMap<Ino, u64>,
-    /// The blob whose text the kernel holds in its page cache for a file, when no writer can
-    /// have changed those pages since: its next open keeps them.
-    kernel_pages: HashMap<Ino, Oid>,
+    listed: HashMap<Ino, Print>,
     /// Resolved directories, valid for `dir_cache_key` (root, table generation, gaps
     /// generation): a path is walked from the root once, not at every operation.
     dir_cache: HashMap<Ino, (Oid, CollKind)>,
@@ -205,6 +221,15 @@ pub struct State {
     peak_inodes: usize,
 }
 
+/// A blob's mark for [`Table::pages`](super::inode::Table::pages): 31 bits of its hash, never 0.
+/// Marks of two blobs agree by chance once in 2^31; even then the kernel's pages are right
+/// unless an invalidation was also missed (every save and every other writer's commit drops
+/// them).
+fn pages_mark(blob: Oid) -> u32 {
+    let b = blob.as_bytes();
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) | 1
+}
+
 fn ro_if(read_only: bool) -> Result<()> {
     if read_only {
         Err(FsError::ReadOnly)
@@ -230,7 +255,6 @@ impl State {
             handles: HashMap::new(),
             dir_handles: HashMap::new(),
             listed: HashMap::new(),
-            kernel_pages: HashMap::new(),
             dir_cache: HashMap::new(),
             dir_cache_key: (root, 0, 0),
             gaps_generation: 0,
@@ -292,9 +316,12 @@ impl State {
         if key != self.dir_cache_key {
             self.dir_cache.clear();
             self.dir_cache_key = key;
-            return None;
         }
-        self.dir_cache.get(&ino).copied()
+        if let Some(d) = self.dir_cache.get(&ino) {
+            return Some(*d);
+        }
+        let p = self.listed.get(&ino)?;
+        (p.era == self.era()).then_some((p.tree, p.kind))
     }
 
     fn cache_dir(&mut self, ino: Ino, tree: Oid, kind: CollKind) {
@@ -690,7 +717,6 @@ impl State {
         while let Some(ino) = next.filter(|&i| self.unused(i)) {
             next = self.table.remove(ino);
             self.listed.remove(&ino);
-            self.kernel_pages.remove(&ino);
             self.dir_cache.remove(&ino);
             self.extras.remove(&ino);
         }
@@ -740,34 +766,54 @@ impl State {
     /// Opens a directory. Returns the handle and whether the kernel may keep the listing it
     /// cached at an earlier open (nothing listed has changed since).
     pub fn opendir(&mut self, ino: Ino) -> Result<(u64, bool)> {
-        let obj = self.resolve(ino)?;
         let mut list = None;
-        if obj == Obj::HistoryRoot || self.gaps.contains_key(&ino) {
+        let keep = if ino == HISTORY || self.gaps.contains_key(&ino) {
             // New versions come with new commits; a vector's removals close up at a listing.
             list = Some(self.list(ino)?);
             self.listed.remove(&ino);
-        }
-        let keep = match self.listing_print(ino, obj) {
-            Some(print) => self.listed.insert(ino, print) == Some(print),
-            None => false,
+            false
+        } else {
+            let (era, side) = (self.era(), self.side_print(ino));
+            match self.listed.get(&ino) {
+                // Nothing changed anywhere since it was listed: no need to look at it.
+                Some(p) if p.era == era && p.side == side => true,
+                before => {
+                    let before = before.map(|p| (p.tree, p.kind, p.side));
+                    match tree_print(self.resolve(ino)?) {
+                        Some((tree, kind)) => {
+                            let print = Print {
+                                era,
+                                tree,
+                                kind,
+                                side,
+                            };
+                            self.listed.insert(ino, print);
+                            before == Some((tree, kind, side))
+                        }
+                        None => false,
+                    }
+                }
+            }
         };
         let fh = self.new_fh();
         self.dir_handles.insert(fh, (ino, list));
         Ok((fh, keep))
     }
 
-    /// What a directory's listing is made of: its tree, and the names that are not keys yet.
-    fn listing_print(&self, ino: Ino, obj: Obj) -> Option<u64> {
+    /// Changes whenever what any directory lists may have changed: the value, a name's
+    /// meaning, a vector's gaps.
+    fn era(&self) -> u64 {
         use std::hash::{Hash, Hasher};
-        let Obj::Dir { tree, kind } = obj else {
-            return None;
-        };
-        if self.gaps.contains_key(&ino) {
-            return None;
-        }
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        tree.as_bytes().hash(&mut h);
-        (kind as u8).hash(&mut h);
+        self.root.as_bytes().hash(&mut h);
+        (self.table.generation(), self.gaps_generation).hash(&mut h);
+        h.finish()
+    }
+
+    /// What a directory lists besides its keys: files not saved yet, keys hidden by a rename.
+    fn side_print(&self, ino: Ino) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
         if let Some(e) = self.extras.get(&ino) {
             e.hash(&mut h);
         }
@@ -779,7 +825,7 @@ impl State {
             .collect();
         hidden.sort();
         hidden.hash(&mut h);
-        Some(h.finish())
+        h.finish()
     }
 
     /// The listing of an open directory, made at its first read.
@@ -788,11 +834,16 @@ impl State {
         if list.is_none() {
             let ino = *ino;
             let made = self.list(ino).ok()?;
-            if let Some(print) = self
-                .resolve(ino)
-                .ok()
-                .and_then(|o| self.listing_print(ino, o))
+            if !self.gaps.contains_key(&ino)
+                && let Some((tree, kind)) = self.resolve(ino).ok().and_then(tree_print)
             {
+                let (era, side) = (self.era(), self.side_print(ino));
+                let print = Print {
+                    era,
+                    tree,
+                    kind,
+                    side,
+                };
                 self.listed.insert(ino, print);
             }
             self.dir_handles.get_mut(&fh)?.1 = Some(made);
@@ -1001,15 +1052,13 @@ impl State {
             && !cacheable
         {
             let writers = self.open.get(&ino).map_or(0, |o| o.writers) + usize::from(writing);
+            let mark = pages_mark(blob);
             if writers > 0 {
-                self.kernel_pages.remove(&ino);
-            } else if self.kernel_pages.get(&ino) == Some(&blob) {
+                self.table.set_pages(ino, 0);
+            } else if self.table.pages(ino) == mark {
                 cacheable = true;
             } else {
-                if self.kernel_pages.len() >= 1 << 20 {
-                    self.kernel_pages.clear();
-                }
-                self.kernel_pages.insert(ino, blob);
+                self.table.set_pages(ino, mark);
             }
         }
         if let Some(o) = self.open.get_mut(&ino) {
@@ -1880,7 +1929,7 @@ impl State {
         let obj = self.resolve(ino)?;
         self.writable(ino)?;
         if let Some(size) = set.size {
-            self.kernel_pages.remove(&ino);
+            self.table.set_pages(ino, 0);
             self.touched.push(ino);
             if size > MAX_FILE as u64 {
                 return Err(FsError::TooBig);
