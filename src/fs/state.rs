@@ -728,6 +728,13 @@ impl State {
             self.table.shrink();
             self.listed.shrink_to_fit();
             self.kinds.shrink_to_fit();
+            self.dir_cache = HashMap::new();
+            // A fresh repository handle: libgit2's object cache and its maps of the packs
+            // (resident pages, after a walk) belong to the old one.
+            match Store::open(self.store.path(), self.store.branch()) {
+                Ok(store) => self.store = store,
+                Err(e) => log::debug!("reopening the repository: {e}"),
+            }
             crate::sys::trim_heap();
         }
     }

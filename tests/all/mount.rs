@@ -1564,6 +1564,26 @@ os.close(w)'"#,
     assert_eq!(m.cat("age"), "123\n");
 }
 
+/// Once the kernel forgets most of a big walk, the daemon gives the memory back (its tables,
+/// and a fresh repository handle without libgit2's caches); reads and saves go on as before.
+#[test]
+fn after_the_kernel_forgets_a_big_walk_reads_and_saves_go_on() {
+    let maps: Vec<String> = (0..12)
+        .map(|m| {
+            let keys: Vec<String> = (0..1000).map(|i| format!("\"k{i}\": {i}")).collect();
+            format!("\"m{m}\": {{ {} }}", keys.join(", "))
+        })
+        .collect();
+    let m = Mount::new(&format!("{{ {} }}", maps.join(", ")));
+    assert_eq!(m.sh_ok("ls -lR | grep -c ^-"), "12000\n");
+    m.sh_ok("sync; echo 2 > /proc/sys/vm/drop_caches");
+    assert_eq!(m.cat("m11/k999"), "999\n");
+    m.one_save("echo 5 > m3/k7", &["m3/k7"]);
+    assert_eq!(m.cat("m3/k7"), "5\n");
+    assert_eq!(m.head_value()["m3"]["k7"], serde_json::json!(5));
+    m.fsck();
+}
+
 // ----- bugs: these fail today -----
 
 #[test]
