@@ -266,7 +266,6 @@ impl Filesystem for ValFs {
         let Ok(n) = name_str(name) else {
             return reply.error(Errno::ENOENT);
         };
-        log::trace!("lookup {} {n}", parent.0);
         let r = self.run("lookup", |s| {
             Ok((s.lookup(parent.0, n)?, s.names_shift(parent.0)))
         });
