@@ -109,11 +109,18 @@ impl ValFs {
         }
     }
 
-    /// Tells the kernel to forget cached entries and attributes (never while the state is locked).
-    pub fn invalidate(&self, inval: &Inval) {
-        if inval.epoch && self.epochs.get() == Some(&true) {
+    /// Announces a new epoch if the kernel takes them (known once the first lookup probed it).
+    fn announce_epoch(&self, due: bool) {
+        if due && self.epochs.get() == Some(&true) {
             self.new_epoch();
         }
+    }
+
+    /// Tells the kernel to forget cached entries and attributes (never while the state is locked).
+    /// Attributes only (a negative offset) and epochs take no lock in the kernel: safe before
+    /// the reply of any operation.
+    pub fn invalidate(&self, inval: &Inval) {
+        self.announce_epoch(inval.epoch);
         let Some(n) = self.notifier.get() else { return };
         for (parent, name) in &inval.entries {
             if let Err(e) = n.inval_entry(INodeNo(*parent), OsStr::new(name)) {
@@ -135,10 +142,7 @@ impl ValFs {
     /// Invalidates on another thread: for handlers during which the kernel holds directory locks.
     /// A new epoch needs no lock: it is announced at once, before the reply.
     fn invalidate_later(&self, mut inval: Inval) {
-        if inval.epoch && self.epochs.get() == Some(&true) {
-            self.new_epoch();
-        }
-        inval.epoch = false;
+        self.announce_epoch(std::mem::take(&mut inval.epoch));
         if inval.entries.is_empty() && inval.inodes.is_empty() && inval.attrs.is_empty() {
             return;
         }
@@ -156,21 +160,13 @@ impl ValFs {
             log::debug!("{op}: {e}");
             errno(&e)
         });
-        let epoch = st.take_epoch();
-        let stale = st.take_stale_attrs();
+        let inval = Inval {
+            epoch: st.take_epoch(),
+            attrs: st.take_stale_attrs(),
+            ..Inval::default()
+        };
         drop(st);
-        if epoch && self.epochs.get() == Some(&true) {
-            self.new_epoch();
-        }
-        // Attributes only (a negative offset): takes no lock in the kernel, so it is safe
-        // before the reply of any operation.
-        if let Some(n) = self.notifier.get() {
-            for ino in stale {
-                if let Err(e) = n.inval_inode(INodeNo(ino), -1, 0) {
-                    log::debug!("inval_inode {ino} (attributes): {e}");
-                }
-            }
-        }
+        self.invalidate(&inval);
         r
     }
 
@@ -266,8 +262,10 @@ impl Filesystem for ValFs {
         let Ok(n) = name_str(name) else {
             return reply.error(Errno::ENOENT);
         };
+        // Whether names must not be cached when they may shift (kernels without epochs).
+        let short = !self.long_names();
         let r = self.run("lookup", |s| {
-            Ok((s.lookup(parent.0, n)?, s.names_shift(parent.0)))
+            Ok((s.lookup(parent.0, n)?, short && s.names_shift(parent.0)))
         });
         match r {
             // A revision like .history/HEAD~1 names another version after the next commit.
@@ -347,9 +345,11 @@ impl Filesystem for ValFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
+        // Whether names must not be cached when they may shift (kernels without epochs).
+        let short = !self.long_names();
         let r = name_str(name).and_then(|n| {
             self.run("mkdir", |s| {
-                Ok((s.mkdir(parent.0, n)?, s.names_shift(parent.0)))
+                Ok((s.mkdir(parent.0, n)?, short && s.names_shift(parent.0)))
             })
         });
         match r {
@@ -546,20 +546,16 @@ impl Filesystem for ValFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let mut inval = {
+        let inval = {
             let mut st = self.lock();
             let mut inval = st.release(fh.0);
             inval.epoch = st.take_epoch();
-            // Released late, after close(2) returned: attributes go with the rest, later.
             inval.attrs = st.take_stale_attrs();
             inval
         };
-        if inval.epoch && self.epochs.get() == Some(&true) {
-            self.new_epoch();
-        }
-        inval.epoch = false;
-        reply.ok();
+        // The epoch at once, the rest on another thread.
         self.invalidate_later(inval);
+        reply.ok();
     }
 
     fn fsync(
@@ -733,17 +729,19 @@ impl Filesystem for ValFs {
         let exclusive = flags & libc::O_EXCL != 0;
         let truncate = flags & libc::O_TRUNC != 0;
         let append = flags & libc::O_APPEND != 0;
+        // Whether names must not be cached when they may shift (kernels without epochs).
+        let short = !self.long_names();
         let r = name_str(name).and_then(|n| {
             self.run("create", |s| {
                 let (a, fh) = s.create(parent.0, n, exclusive, truncate, append)?;
-                Ok((a, fh, s.names_shift(parent.0)))
+                Ok((a, fh, short && s.names_shift(parent.0)))
             })
         });
         match r {
             // One TTL for the entry and the attributes here: zero in a vector when the kernel
             // cannot be told of shifted names (see lookup).
             Ok((a, fh, shift)) => reply.created(
-                if shift && !self.long_names() {
+                if shift {
                     &Duration::ZERO
                 } else {
                     self.attr_ttl(&a)

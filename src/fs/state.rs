@@ -142,13 +142,6 @@ struct Print {
     side: u64,
 }
 
-fn tree_print(obj: Obj) -> Option<(Oid, CollKind)> {
-    match obj {
-        Obj::Dir { tree, kind } => Some((tree, kind)),
-        _ => None,
-    }
-}
-
 /// One directory entry as listed.
 #[derive(Clone, Debug)]
 pub struct Listed {
@@ -193,6 +186,9 @@ pub struct State {
     /// generation): a path is walked from the root once, not at every operation.
     dir_cache: HashMap<Ino, (Oid, CollKind)>,
     dir_cache_key: (Oid, u64, u64),
+    /// A hash of `dir_cache_key`, kept in listing prints (see [`State::era`]; 0 stands for the
+    /// first key).
+    era: u64,
     gaps_generation: u64,
     /// Names changed meaning in a way the kernel did not see: announce a new epoch.
     epoch_due: bool,
@@ -257,6 +253,7 @@ impl State {
             listed: HashMap::new(),
             dir_cache: HashMap::new(),
             dir_cache_key: (root, 0, 0),
+            era: 0,
             gaps_generation: 0,
             epoch_due: false,
             touched: Vec::new(),
@@ -310,18 +307,31 @@ impl State {
         out
     }
 
-    /// The cached resolution of a directory, if still valid.
-    fn cached_dir(&mut self, ino: Ino) -> Option<(Oid, CollKind)> {
+    /// Changes whenever what any directory resolves to or lists may have changed: the value, a
+    /// name's meaning, a vector's gaps. Clears the directory cache when it changes.
+    fn era(&mut self) -> u64 {
+        use std::hash::{Hash, Hasher};
         let key = (self.root, self.table.generation(), self.gaps_generation);
         if key != self.dir_cache_key {
             self.dir_cache.clear();
             self.dir_cache_key = key;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            key.0.as_bytes().hash(&mut h);
+            (key.1, key.2).hash(&mut h);
+            self.era = h.finish();
         }
+        self.era
+    }
+
+    /// The cached resolution of a directory, if still valid: from the bounded cache, or from
+    /// the print of its last listing while nothing changed since.
+    fn cached_dir(&mut self, ino: Ino) -> Option<(Oid, CollKind)> {
+        let era = self.era();
         if let Some(d) = self.dir_cache.get(&ino) {
             return Some(*d);
         }
         let p = self.listed.get(&ino)?;
-        (p.era == self.era()).then_some((p.tree, p.kind))
+        (p.era == era).then_some((p.tree, p.kind))
     }
 
     fn cache_dir(&mut self, ino: Ino, tree: Oid, kind: CollKind) {
@@ -781,25 +791,16 @@ impl State {
             false
         } else {
             let (era, side) = (self.era(), self.side_print(ino));
-            match self.listed.get(&ino) {
+            match self.listed.get(&ino).copied() {
                 // Nothing changed anywhere since it was listed: no need to look at it.
                 Some(p) if p.era == era && p.side == side => true,
-                before => {
-                    let before = before.map(|p| (p.tree, p.kind, p.side));
-                    match tree_print(self.resolve(ino)?) {
-                        Some((tree, kind)) => {
-                            let print = Print {
-                                era,
-                                tree,
-                                kind,
-                                side,
-                            };
-                            self.listed.insert(ino, print);
-                            before == Some((tree, kind, side))
-                        }
-                        None => false,
+                before => match self.print(ino)? {
+                    Some(p) => {
+                        self.listed.insert(ino, p);
+                        before.is_some_and(|b| (b.tree, b.kind, b.side) == (p.tree, p.kind, p.side))
                     }
-                }
+                    None => false,
+                },
             }
         };
         let fh = self.new_fh();
@@ -807,14 +808,17 @@ impl State {
         Ok((fh, keep))
     }
 
-    /// Changes whenever what any directory lists may have changed: the value, a name's
-    /// meaning, a vector's gaps.
-    fn era(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.root.as_bytes().hash(&mut h);
-        (self.table.generation(), self.gaps_generation).hash(&mut h);
-        h.finish()
+    /// What a directory's listing is made of now (`None` if it is not a directory).
+    fn print(&mut self, ino: Ino) -> Result<Option<Print>> {
+        let Obj::Dir { tree, kind } = self.resolve(ino)? else {
+            return Ok(None);
+        };
+        Ok(Some(Print {
+            era: self.era(),
+            tree,
+            kind,
+            side: self.side_print(ino),
+        }))
     }
 
     /// What a directory lists besides its keys: files not saved yet, keys hidden by a rename.
@@ -842,16 +846,9 @@ impl State {
             let ino = *ino;
             let made = self.list(ino).ok()?;
             if !self.gaps.contains_key(&ino)
-                && let Some((tree, kind)) = self.resolve(ino).ok().and_then(tree_print)
+                && let Ok(Some(p)) = self.print(ino)
             {
-                let (era, side) = (self.era(), self.side_print(ino));
-                let print = Print {
-                    era,
-                    tree,
-                    kind,
-                    side,
-                };
-                self.listed.insert(ino, print);
+                self.listed.insert(ino, p);
             }
             self.dir_handles.get_mut(&fh)?.1 = Some(made);
         }
