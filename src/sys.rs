@@ -147,24 +147,32 @@ pub fn alive(pid: i32) -> bool {
 }
 
 /// Bounds libgit2's object cache (its default is 256 MiB): the mount's memory should follow
-/// what is visited, not how much history was walked.
+/// what is visited, not how much history was walked. The daemon empties it well before this
+/// bound ([`Store::bound_cache`](crate::store::Store::bound_cache)).
 pub fn limit_git_cache(bytes: usize) {
     // SAFETY: sets a global libgit2 option; called once before the mount serves requests.
     if let Err(e) = unsafe { git2::opts::set_cache_max_size(bytes as libc::ssize_t) } {
         log::warn!("cannot limit the git object cache: {e}");
     }
-    // libgit2 caches trees only up to 4 KiB and blobs not at all: every lookup in a directory
-    // of more than about 100 entries parsed its tree again, and every step of a path read its
-    // collection's marker blob. Cache trees up to the size of a full bucket and small blobs.
+    // libgit2 caches trees only up to 4 KiB: every lookup in a directory of more than about
+    // 100 entries parsed its tree again. Cache trees up to the size of a full bucket, and no
+    // blobs: a file's bytes are read once per open, and the markers the store reads at every
+    // step of a path it keeps parsed itself.
     for (kind, limit) in [
         (git2::ObjectType::Tree, 64usize << 10),
-        (git2::ObjectType::Blob, 1 << 10),
+        (git2::ObjectType::Blob, 0),
     ] {
         // SAFETY: as above.
         if let Err(e) = unsafe { git2::opts::set_cache_object_limit(kind, limit) } {
             log::warn!("cannot set the git object cache's size limits: {e}");
         }
     }
+}
+
+/// The bytes libgit2 holds in the object caches of all repository handles of the process.
+pub fn cached_git_bytes() -> isize {
+    // SAFETY: reads two global counters.
+    unsafe { git2::opts::get_cached_memory() }.map_or(0, |(current, _)| current)
 }
 
 /// Returns freed heap memory to the system (after dropping a large listing).

@@ -165,9 +165,24 @@ impl ValFs {
             attrs: st.take_stale_attrs(),
             ..Inval::default()
         };
+        st.bound_git_cache();
         drop(st);
         self.invalidate(&inval);
         r
+    }
+
+    /// Gives a file's bytes to the kernel's page cache (never while the state is locked: the
+    /// kernel may wait on pages a pending READ holds). True when the pages hold them and the
+    /// open may keep them: nothing changed the file meanwhile.
+    fn fill(&self, ino: INodeNo, fill: &state::Fill) -> bool {
+        let Some(n) = self.notifier.get() else {
+            return false;
+        };
+        if let Err(e) = n.store(ino, 0, &fill.data) {
+            log::debug!("store {}: {e}", ino.0);
+            return false;
+        }
+        self.lock().still_filled(ino.0, fill)
     }
 
     /// How long the kernel may cache these attributes.
@@ -449,9 +464,16 @@ impl Filesystem for ValFs {
             FopenFlags::FOPEN_NOFLUSH
         };
         match self.run("open", |s| s.open(ino.0, write, truncate, append)) {
-            Ok((fh, true)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE | noflush),
-            // The kernel drops what it cached of the file and reads it again.
-            Ok((fh, false)) => reply.opened(FileHandle(fh), noflush),
+            Ok(o) => {
+                let keep = o.keep || o.fill.is_some_and(|f| self.fill(ino, &f));
+                // Without keep, the kernel drops what it cached of the file and reads it again.
+                let keep = if keep {
+                    FopenFlags::FOPEN_KEEP_CACHE
+                } else {
+                    FopenFlags::empty()
+                };
+                reply.opened(FileHandle(o.fh), keep | noflush);
+            }
             Err(e) => reply.error(e),
         }
     }

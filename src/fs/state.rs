@@ -117,6 +117,31 @@ struct OpenFile {
     too_big: bool,
 }
 
+/// An open file, as the kernel is told of it.
+pub struct Opened {
+    pub fh: u64,
+    /// The kernel's pages of the file hold what a read returns now: it may keep them.
+    pub keep: bool,
+    /// The file's bytes, for the kernel's page cache, when it holds none or old ones (a small
+    /// file opened for reading only). Given before the reply, they spare the READ round trip,
+    /// and a read from the page cache leaves the cached attributes valid (a READ marks the
+    /// access time stale, so the next `stat` would ask the daemon).
+    pub fill: Option<Fill>,
+}
+
+pub struct Fill {
+    pub data: Arc<Vec<u8>>,
+    mark: u32,
+    era: u64,
+}
+
+/// libgit2's cached bytes at most (counted by raw object size; a small tree costs about 4
+/// times that resident): about 15 MB.
+const GIT_CACHE: isize = 4 << 20;
+
+/// The largest file whose bytes an open gives the kernel (larger ones are read on demand).
+const MAX_FILL: usize = 64 * 1024;
+
 #[derive(Debug)]
 struct Handle {
     ino: Ino,
@@ -280,6 +305,11 @@ impl State {
 
     pub fn inode_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// Keeps libgit2's object cache within [`GIT_CACHE`]: called after each operation.
+    pub fn bound_git_cache(&mut self) {
+        self.store.bound_cache(GIT_CACHE);
     }
 
     /// Whether names changed meaning since the last call in a way the kernel did not see
@@ -739,11 +769,8 @@ impl State {
             self.listed.shrink_to_fit();
             self.kinds.shrink_to_fit();
             self.dir_cache = HashMap::new();
-            // A fresh repository handle: libgit2's object cache and its maps of the packs
-            // (resident pages, after a walk) belong to the old one.
-            match Store::open(self.store.path(), self.store.branch()) {
-                Ok(store) => self.store = store,
-                Err(e) => log::debug!("reopening the repository: {e}"),
+            if let Err(e) = self.store.reopen() {
+                log::debug!("reopening the repository: {e}");
             }
             crate::sys::trim_heap();
         }
@@ -982,15 +1009,10 @@ impl State {
         fh
     }
 
-    /// Opens a file. Returns the handle and whether the kernel may keep the pages it cached of
-    /// the file (they hold exactly what a read would return now).
-    pub fn open(
-        &mut self,
-        ino: Ino,
-        write: bool,
-        truncate: bool,
-        append: bool,
-    ) -> Result<(u64, bool)> {
+    /// Opens a file: the handle, whether the kernel may keep the pages it cached of the file
+    /// (they hold exactly what a read would return now), and bytes to give the kernel's page
+    /// cache before the reply (see [`Opened::fill`]).
+    pub fn open(&mut self, ino: Ino, write: bool, truncate: bool, append: bool) -> Result<Opened> {
         let obj = self.resolve(ino)?;
         if write || truncate {
             self.writable(ino)?;
@@ -1052,6 +1074,7 @@ impl State {
         };
         let counted = self.open.contains_key(&ino);
         let writing = write || truncate;
+        let mut fill = None;
         if let Obj::File { blob } = obj
             && !cacheable
         {
@@ -1063,6 +1086,14 @@ impl State {
                 cacheable = true;
             } else {
                 self.table.set_pages(ino, mark);
+                let data = frozen.as_ref().or(self.open.get(&ino).map(|o| &o.data));
+                if let Some(d) = data.filter(|d| d.len() <= MAX_FILL) {
+                    fill = Some(Fill {
+                        data: Arc::clone(d),
+                        mark,
+                        era: self.era(),
+                    });
+                }
             }
         }
         if let Some(o) = self.open.get_mut(&ino) {
@@ -1088,7 +1119,17 @@ impl State {
                 counted,
             },
         );
-        Ok((fh, cacheable))
+        Ok(Opened {
+            fh,
+            keep: cacheable,
+            fill,
+        })
+    }
+
+    /// Whether bytes given to the kernel at an open are still the file's: no save or other
+    /// change came between (a change after this check drops the kernel's pages itself).
+    pub fn still_filled(&mut self, ino: Ino, fill: &Fill) -> bool {
+        self.table.pages(ino) == fill.mark && self.era() == fill.era
     }
 
     pub fn read(&mut self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
@@ -1437,7 +1478,7 @@ impl State {
                 if exclusive {
                     return Err(FsError::Exists);
                 }
-                let (fh, _) = self.open(ino, true, truncate, append)?;
+                let fh = self.open(ino, true, truncate, append)?.fh;
                 let attr = self.getattr(ino)?;
                 self.bump(ino);
                 return Ok((attr, fh));
@@ -1475,7 +1516,7 @@ impl State {
         };
         let listed = self.inode(ino)?.name.to_owned();
         self.extras.entry(parent).or_default().insert(listed);
-        let (fh, _) = self.open(ino, true, false, append)?;
+        let fh = self.open(ino, true, false, append)?.fh;
         let attr = self.getattr(ino)?;
         self.bump(ino);
         Ok((attr, fh))

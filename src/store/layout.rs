@@ -201,10 +201,22 @@ impl Store {
 
     /// Reads a collection's marker (a map's, when it has none).
     pub(crate) fn marker(&self, tree: &git2::Tree<'_>) -> Result<Marker> {
-        match tree.get_name(MARKER) {
-            Some(e) => parse_marker(&self.read_blob(e.id())?),
-            None => Ok(Marker::default()),
+        let Some(e) = tree.get_name(MARKER) else {
+            return Ok(Marker::default());
+        };
+        if let Some(m) = self.markers.borrow().get(&e.id()) {
+            return Ok(m.clone());
         }
+        let m = parse_marker(&self.read_blob(e.id())?)?;
+        // Markers with long keys are one collection's each: not worth keeping.
+        if m.long_keys.is_empty() {
+            let mut markers = self.markers.borrow_mut();
+            if markers.len() >= 1024 {
+                markers.clear();
+            }
+            markers.insert(e.id(), m.clone());
+        }
+        Ok(m)
     }
 
     /// Reads a collection's kind and entries (gathered from its buckets when it is split).

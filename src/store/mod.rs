@@ -20,6 +20,12 @@ use crate::codec::{CodecError, Format};
 use git2::{ErrorCode, Oid, Repository, Signature};
 use std::path::{Path as FsPath, PathBuf};
 
+fn open_repo(path: &FsPath) -> Result<Repository> {
+    Repository::open_bare(path)
+        .or_else(|_| Repository::open(path))
+        .map_err(|_| StoreError::NoRepository(path.display().to_string()))
+}
+
 /// The branch used when none is named.
 pub const DEFAULT_BRANCH: &str = "main";
 
@@ -71,6 +77,11 @@ pub struct Store {
     branch: String,
     format: Format,
     identity: Option<(String, String)>,
+    /// Parsed collection markers (most collections share a handful of marker blobs), so that
+    /// libgit2 need not cache blobs at all (see [`Store::bound_cache`]).
+    markers: std::cell::RefCell<std::collections::HashMap<Oid, layout::Marker>>,
+    /// libgit2's cached bytes (counted for the whole process) when this handle was opened.
+    cache_floor: isize,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,10 +121,29 @@ impl Store {
 
     /// Opens an existing store.
     pub fn open(path: &FsPath, branch: &str) -> Result<Store> {
-        let repo = Repository::open_bare(path)
-            .or_else(|_| Repository::open(path))
-            .map_err(|_| StoreError::NoRepository(path.display().to_string()))?;
-        Store::from_repo(repo, path, branch)
+        Store::from_repo(open_repo(path)?, path, branch)
+    }
+
+    /// Takes a fresh repository handle: libgit2's object cache and its maps of the packs
+    /// (resident pages, after a walk) go with the old one.
+    pub fn reopen(&mut self) -> Result<()> {
+        self.repo = open_repo(&self.path)?;
+        self.markers.borrow_mut().clear();
+        self.cache_floor = crate::sys::cached_git_bytes();
+        Ok(())
+    }
+
+    /// Empties libgit2's object cache (by reopening) once this handle's share grew past
+    /// `budget` bytes. libgit2 bounds the cache itself, but it evicts by scanning its table from
+    /// the start: once a walk keeps the cache full, every object stored scans further (a fifth
+    /// of the daemon's time in a `grep -r` over a big document). Emptying it at once costs
+    /// only the misses that follow.
+    pub fn bound_cache(&mut self, budget: isize) {
+        if crate::sys::cached_git_bytes() - self.cache_floor > budget
+            && let Err(e) = self.reopen()
+        {
+            log::debug!("reopening the repository: {e}");
+        }
     }
 
     /// Opens the store, creating it (as JSON) when nothing is there yet.
@@ -159,6 +189,8 @@ impl Store {
             branch: branch.to_owned(),
             format,
             identity: None,
+            markers: Default::default(),
+            cache_floor: crate::sys::cached_git_bytes(),
         })
     }
 
