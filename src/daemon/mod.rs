@@ -195,28 +195,20 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_millis(200));
-            let (moved, pending) = {
+            let (inval, pending) = {
                 let mut st = fs_watch.lock();
                 if let Err(e) = st.tick() {
                     log::error!("coalesced commit failed: {e}");
                 }
-                let moved = st.follow_head();
-                let epoch = st.take_epoch();
-                (
-                    moved.map(|m| m.map(|inos| (inos, epoch))),
-                    st.pending_work(),
-                )
+                if let Err(e) = st.follow_head() {
+                    log::debug!("following the branch: {e}");
+                }
+                (st.take_inval(), st.pending_work())
             };
             if let Ok(mut r) = reg_watch.lock() {
                 r.set_pending(pending.0, pending.1);
             }
-            match moved {
-                Ok(Some((inos, epoch))) => {
-                    fs_watch.invalidate(&crate::fs::state_inval(inos, epoch))
-                }
-                Ok(None) => {}
-                Err(e) => log::debug!("following the branch: {e}"),
-            }
+            fs_watch.invalidate(&inval);
         }
     });
 

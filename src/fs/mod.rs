@@ -34,6 +34,8 @@ const LIVE_TTL: Duration = Duration::from_secs(1);
 /// and the attributes of what changed and of its ancestors), so they stay cached until then
 /// and a walk over a big tree is served by the kernel the second time.
 const LONG_TTL: Duration = Duration::from_secs(3600);
+/// How long after a change the kernel's listings of the changed directories are dropped again.
+const RELIST_AFTER: Duration = Duration::from_millis(100);
 /// Versions under `.history` never change.
 const FROZEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -46,6 +48,11 @@ pub struct ValFs {
     device: Arc<OnceLock<Option<OwnedFd>>>,
     /// Whether the kernel takes epoch notifications (probed at the first lookup).
     epochs: Arc<OnceLock<bool>>,
+    /// Whether the kernel opens directories without asking (it then caches every listing
+    /// until told it changed): set at init.
+    silent_opendir: Arc<std::sync::atomic::AtomicBool>,
+    /// Directories whose listings are dropped again a moment later (see `start_relisting`).
+    relist: Arc<OnceLock<std::sync::mpsc::Sender<Vec<inode::Ino>>>>,
 }
 
 impl ValFs {
@@ -55,6 +62,8 @@ impl ValFs {
             notifier: Arc::new(OnceLock::new()),
             device: Arc::new(OnceLock::new()),
             epochs: Arc::new(OnceLock::new()),
+            silent_opendir: Arc::default(),
+            relist: Arc::new(OnceLock::new()),
         }
     }
 
@@ -66,6 +75,7 @@ impl ValFs {
     pub fn set_notifier(&self, n: Notifier) {
         let _ = self.notifier.set(n);
         let _ = self.device.set(crate::sys::fuse_device());
+        self.start_relisting();
     }
 
     /// Tells the kernel that cached names may mean other entries now: each is looked up again
@@ -137,13 +147,56 @@ impl ValFs {
                 log::debug!("inval_inode {ino} (attributes): {e}");
             }
         }
+        for ino in &inval.listings {
+            if let Err(e) = n.inval_inode(INodeNo(*ino), 0, 0) {
+                log::debug!("inval_inode {ino} (listing): {e}");
+            }
+        }
+        if !inval.listings.is_empty()
+            && let Some(again) = self.relist.get()
+        {
+            let _ = again.send(inval.listings.clone());
+        }
+    }
+
+    /// Drops the kernel's listings of directories once more, a moment after a change: a
+    /// listing the daemon made just before the change may reach the kernel's cache after the
+    /// first invalidation (the kernel fills its cache when the reader wakes up, not when the
+    /// reply is written).
+    fn start_relisting(&self) {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<inode::Ino>>();
+        if self.relist.set(tx).is_err() {
+            return;
+        }
+        let notifier = Arc::clone(&self.notifier);
+        let spawned = std::thread::Builder::new()
+            .name("valfs-relist".into())
+            .spawn(move || {
+                while let Ok(mut dirs) = rx.recv() {
+                    std::thread::sleep(RELIST_AFTER);
+                    while let Ok(more) = rx.try_recv() {
+                        dirs.extend(more);
+                    }
+                    dirs.sort_unstable();
+                    dirs.dedup();
+                    let Some(n) = notifier.get() else { continue };
+                    for ino in dirs {
+                        if let Err(e) = n.inval_inode(INodeNo(ino), 0, 0) {
+                            log::debug!("inval_inode {ino} (listing, again): {e}");
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start the listing invalidation thread: {e}");
+        }
     }
 
     /// Invalidates on another thread: for handlers during which the kernel holds directory locks.
     /// A new epoch needs no lock: it is announced at once, before the reply.
     fn invalidate_later(&self, mut inval: Inval) {
         self.announce_epoch(std::mem::take(&mut inval.epoch));
-        if inval.entries.is_empty() && inval.inodes.is_empty() && inval.attrs.is_empty() {
+        if inval.is_empty() {
             return;
         }
         let fs = self.clone();
@@ -160,11 +213,7 @@ impl ValFs {
             log::debug!("{op}: {e}");
             errno(&e)
         });
-        let inval = Inval {
-            epoch: st.take_epoch(),
-            attrs: st.take_stale_attrs(),
-            ..Inval::default()
-        };
+        let inval = st.take_inval();
         st.bound_git_cache();
         drop(st);
         self.invalidate(&inval);
@@ -263,6 +312,14 @@ fn time(t: TimeOrNow) -> SystemTime {
 impl Filesystem for ValFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        // The daemon keeps nothing per open directory: the kernel may open them without a
+        // round trip (and the matching release), keeping each listing until the daemon drops
+        // it (every change to a directory does, see State::take_inval).
+        let silent = config
+            .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
+            .is_ok();
+        self.silent_opendir
+            .store(silent, std::sync::atomic::Ordering::Relaxed);
         let _ = config.set_max_write(1 << 20);
         Ok(())
     }
@@ -571,8 +628,7 @@ impl Filesystem for ValFs {
         let inval = {
             let mut st = self.lock();
             let mut inval = st.release(fh.0);
-            inval.epoch = st.take_epoch();
-            inval.attrs = st.take_stale_attrs();
+            inval.absorb(st.take_inval());
             inval
         };
         // The epoch at once, the rest on another thread.
@@ -601,30 +657,33 @@ impl Filesystem for ValFs {
         }
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        // The kernel may cache listings; it keeps the one it has while nothing listed changed.
-        match self.run("opendir", |s| s.opendir(ino.0)) {
-            Ok((fh, true)) => reply.opened(
-                FileHandle(fh),
-                FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
-            ),
-            Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_CACHE_DIR),
-            Err(e) => reply.error(e),
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if self
+            .silent_opendir
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            // The kernel opens directories by itself from now on, caching their listings.
+            return reply.error(Errno::ENOSYS);
         }
+        // A kernel without that: it reads each listing again at every open.
+        reply.opened(FileHandle(0), FopenFlags::empty());
     }
 
     fn readdir(
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
         let mut st = self.lock();
-        let Some(entries) = st.dir_entries(fh.0) else {
-            drop(st);
-            return reply.error(Errno::EBADF);
+        let entries = match st.listing(ino.0, offset == 0) {
+            Ok(e) => e,
+            Err(e) => {
+                drop(st);
+                return reply.error(errno(&e));
+            }
         };
         let offset = offset as usize;
         let dots = [(ino.0, ".", true), (ino.0, "..", true)];
@@ -658,11 +717,10 @@ impl Filesystem for ValFs {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.lock().releasedir(fh.0);
         reply.ok();
     }
 
@@ -784,15 +842,5 @@ fn reply_xattr(r: Result<Vec<u8>, Errno>, size: u32, reply: ReplyXattr) {
         Ok(d) if d.len() <= size as usize => reply.data(&d),
         Ok(_) => reply.error(Errno::ERANGE),
         Err(e) => reply.error(e),
-    }
-}
-
-/// Invalidation of every given inode's attributes and data.
-pub fn state_inval(inodes: Vec<inode::Ino>, epoch: bool) -> Inval {
-    Inval {
-        entries: Vec::new(),
-        inodes,
-        attrs: Vec::new(),
-        epoch,
     }
 }

@@ -135,6 +135,10 @@ pub struct Fill {
     era: u64,
 }
 
+/// How many listings are kept for the kernel's reads past their first part (one per directory
+/// being read at once).
+const RECENT_LISTINGS: usize = 16;
+
 /// libgit2's cached bytes at most (counted by raw object size; a small tree costs about 4
 /// times that resident): about 15 MB.
 const GIT_CACHE: isize = 4 << 20;
@@ -163,8 +167,6 @@ struct Print {
     era: u64,
     tree: Oid,
     kind: CollKind,
-    /// [`State::side_print`] then.
-    side: u64,
 }
 
 /// One directory entry as listed.
@@ -184,8 +186,29 @@ pub struct Inval {
     /// Inodes whose attributes only are stale (their pages, a directory's cached listing,
     /// stay).
     pub attrs: Vec<Ino>,
+    /// Directories whose cached listing (and attributes) are stale.
+    pub listings: Vec<Ino>,
     /// Every cached name must be checked again (see [`State::take_epoch`]).
     pub epoch: bool,
+}
+
+impl Inval {
+    /// Adds another's to this.
+    pub fn absorb(&mut self, o: Inval) {
+        self.entries.extend(o.entries);
+        self.inodes.extend(o.inodes);
+        self.attrs.extend(o.attrs);
+        self.listings.extend(o.listings);
+        self.epoch |= o.epoch;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+            && self.inodes.is_empty()
+            && self.attrs.is_empty()
+            && self.listings.is_empty()
+            && !self.epoch
+    }
 }
 
 pub struct State {
@@ -203,7 +226,13 @@ pub struct State {
     handles: HashMap<u64, Handle>,
     /// Open directories: the inode, and its listing once read (built lazily: with the kernel
     /// keeping the listing cached, it is often never read).
-    dir_handles: HashMap<u64, (Ino, Option<Vec<Listed>>)>,
+    /// The latest listings made, for the kernel's reads past their first entries.
+    listings: Vec<(Ino, Vec<Listed>)>,
+    /// A commit was made or followed: `.history` lists one more version.
+    history_moved: bool,
+    /// The value changed in ways the kernel did not see (a merge with another writer's
+    /// commit): everything it cached must go.
+    all_stale: bool,
     /// What each directory's last listing was made of (see `Print`): the kernel keeps
     /// a cached listing at the next open only while this stays the same.
     listed: HashMap<Ino, Print>,
@@ -274,7 +303,9 @@ impl State {
             table: Table::default(),
             open: HashMap::new(),
             handles: HashMap::new(),
-            dir_handles: HashMap::new(),
+            listings: Vec::new(),
+            history_moved: false,
+            all_stale: false,
             listed: HashMap::new(),
             dir_cache: HashMap::new(),
             dir_cache_key: (root, 0, 0),
@@ -321,20 +352,37 @@ impl State {
         std::mem::take(&mut self.epoch_due) | renamed
     }
 
-    /// The inodes whose cached attributes are stale since the last call: the directories where
-    /// the value changed, and their ancestors (their mtimes follow their content).
-    pub fn take_stale_attrs(&mut self) -> Vec<Ino> {
-        let mut out: Vec<Ino> = Vec::new();
-        for mut ino in std::mem::take(&mut self.touched) {
-            while ino != 0 && !out.contains(&ino) {
-                out.push(ino);
-                if ino == ROOT {
-                    break;
-                }
-                ino = self.table.get(ino).map_or(0, |i| i.parent);
+    /// What the kernel must forget since the last call: the listings of the directories where
+    /// the value changed, the attributes of the folders above them (their mtimes follow their
+    /// content), `.history`'s listing after a commit, everything after a merge.
+    pub fn take_inval(&mut self) -> Inval {
+        let mut inval = Inval {
+            epoch: self.take_epoch(),
+            ..Inval::default()
+        };
+        let touched = std::mem::take(&mut self.touched);
+        for &ino in &touched {
+            if !inval.listings.contains(&ino) {
+                inval.listings.push(ino);
             }
         }
-        out
+        for mut ino in touched {
+            while ino != ROOT && ino != 0 {
+                ino = self.table.get(ino).map_or(0, |i| i.parent);
+                if ino == 0 || inval.listings.contains(&ino) || inval.attrs.contains(&ino) {
+                    break;
+                }
+                inval.attrs.push(ino);
+            }
+        }
+        if std::mem::take(&mut self.history_moved) {
+            inval.listings.push(HISTORY);
+        }
+        if std::mem::take(&mut self.all_stale) {
+            inval.inodes = self.table.live_inos();
+            inval.epoch = true;
+        }
+        inval
     }
 
     /// Changes whenever what any directory resolves to or lists may have changed: the value, a
@@ -806,35 +854,6 @@ impl State {
         Ok(())
     }
 
-    /// Lists a directory (at opendir: the listing is kept for the handle's readdir calls).
-    /// Opens a directory. Returns the handle and whether the kernel may keep the listing it
-    /// cached at an earlier open (nothing listed has changed since).
-    pub fn opendir(&mut self, ino: Ino) -> Result<(u64, bool)> {
-        let mut list = None;
-        let keep = if ino == HISTORY || self.gaps.contains_key(&ino) {
-            // New versions come with new commits; a vector's removals close up at a listing.
-            list = Some(self.list(ino)?);
-            self.listed.remove(&ino);
-            false
-        } else {
-            let (era, side) = (self.era(), self.side_print(ino));
-            match self.listed.get(&ino).copied() {
-                // Nothing changed anywhere since it was listed: no need to look at it.
-                Some(p) if p.era == era && p.side == side => true,
-                before => match self.print(ino)? {
-                    Some(p) => {
-                        self.listed.insert(ino, p);
-                        before.is_some_and(|b| (b.tree, b.kind, b.side) == (p.tree, p.kind, p.side))
-                    }
-                    None => false,
-                },
-            }
-        };
-        let fh = self.new_fh();
-        self.dir_handles.insert(fh, (ino, list));
-        Ok((fh, keep))
-    }
-
     /// What a directory's listing is made of now (`None` if it is not a directory).
     fn print(&mut self, ino: Ino) -> Result<Option<Print>> {
         let Obj::Dir { tree, kind } = self.resolve(ino)? else {
@@ -844,52 +863,35 @@ impl State {
             era: self.era(),
             tree,
             kind,
-            side: self.side_print(ino),
         }))
     }
 
-    /// What a directory lists besides its keys: files not saved yet, keys hidden by a rename.
-    fn side_print(&self, ino: Ino) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        if let Some(e) = self.extras.get(&ino) {
-            e.hash(&mut h);
-        }
-        let mut hidden: Vec<&String> = self
-            .hidden
-            .keys()
-            .filter(|(p, _)| *p == ino)
-            .map(|(_, n)| n)
-            .collect();
-        hidden.sort();
-        hidden.hash(&mut h);
-        h.finish()
-    }
-
-    /// The listing of an open directory, made at its first read.
-    pub fn dir_entries(&mut self, fh: u64) -> Option<&[Listed]> {
-        let (ino, list) = self.dir_handles.get(&fh)?;
-        if list.is_none() {
-            let ino = *ino;
-            let made = self.list(ino).ok()?;
-            if !self.gaps.contains_key(&ino)
-                && let Ok(Some(p)) = self.print(ino)
-            {
-                self.listed.insert(ino, p);
+    /// A directory's listing: made afresh for a read from its start, else the one made then
+    /// (the kernel reads a listing in parts; it opens directories without telling the daemon,
+    /// and caches the listings until told they changed).
+    pub fn listing(&mut self, ino: Ino, fresh: bool) -> Result<&[Listed]> {
+        let at = self.listings.iter().position(|(i, _)| *i == ino);
+        let at = match at {
+            Some(at) if !fresh => at,
+            _ => {
+                if let Some(at) = at {
+                    self.listings.swap_remove(at);
+                }
+                let made = self.list(ino)?;
+                if ino != HISTORY
+                    && !self.gaps.contains_key(&ino)
+                    && let Ok(Some(p)) = self.print(ino)
+                {
+                    self.listed.insert(ino, p);
+                }
+                if self.listings.len() >= RECENT_LISTINGS {
+                    self.listings.remove(0);
+                }
+                self.listings.push((ino, made));
+                self.listings.len() - 1
             }
-            self.dir_handles.get_mut(&fh)?.1 = Some(made);
-        }
-        self.dir_handles.get(&fh)?.1.as_deref()
-    }
-
-    pub fn releasedir(&mut self, fh: u64) {
-        if self
-            .dir_handles
-            .remove(&fh)
-            .is_some_and(|(_, l)| l.is_some_and(|l| l.len() > 10_000))
-        {
-            crate::sys::trim_heap();
-        }
+        };
+        Ok(&self.listings[at].1)
     }
 
     fn list(&mut self, ino: Ino) -> Result<Vec<Listed>> {
@@ -1428,7 +1430,12 @@ impl State {
             Some(c) => c,
             None => self.store.head_commit()?,
         };
-        self.set_base(base)
+        let ours = self.root;
+        self.set_base(base)?;
+        self.history_moved = true;
+        // Merged with another writer's commit: the kernel saw none of its changes.
+        self.all_stale |= self.root != ours;
+        Ok(())
     }
 
     /// Bases the view on a commit: its tree, and its time for the mtimes of what is unchanged.
@@ -1450,16 +1457,17 @@ impl State {
         Ok(())
     }
 
-    /// Follows commits made by other writers. Returns the inodes whose cached attributes
-    /// may be stale, or `None` when nothing moved.
-    pub fn follow_head(&mut self) -> Result<Option<Vec<Ino>>> {
+    /// Follows commits made by other writers: true when the branch moved (everything the
+    /// kernel cached is then stale: see [`State::take_inval`]).
+    pub fn follow_head(&mut self) -> Result<bool> {
         let head = self.store.head_commit()?;
         if head == self.base || !self.pending.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
         self.set_base(head)?;
-        self.epoch_due = true;
-        Ok(Some(self.table.live_inos()))
+        self.history_moved = true;
+        self.all_stale = true;
+        Ok(true)
     }
 
     /// Creates a file (a scratch file, or a key committed at close).
@@ -1824,9 +1832,8 @@ impl State {
             self.table.detach(newparent, &dst_name);
             return Ok(Inval {
                 entries: vec![(parent, src_name), (newparent, dst_name)],
-                inodes: vec![],
-                attrs: vec![],
                 epoch: true,
+                ..Inval::default()
             });
         }
         let dst_is_key = dst.is_some_and(|d| !matches!(self.resolve(d), Ok(Obj::Scratch)));
@@ -2152,6 +2159,7 @@ impl State {
             vec![Edit::Set(path.clone(), new)],
             format!("retype {path} as {to}"),
         )?;
+        self.touched.push(parent);
         if is_dir {
             self.table.detach(parent, &name);
         }

@@ -82,6 +82,7 @@ pub struct Store {
     markers: std::cell::RefCell<std::collections::HashMap<Oid, layout::Marker>>,
     /// libgit2's cached bytes (counted for the whole process) when this handle was opened.
     cache_floor: isize,
+    bound_calls: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -139,7 +140,10 @@ impl Store {
     /// of the daemon's time in a `grep -r` over a big document). Emptying it at once costs
     /// only the misses that follow.
     pub fn bound_cache(&mut self, budget: isize) {
-        if crate::sys::cached_git_bytes() - self.cache_floor > budget
+        // Looked at every 16th call: most operations read a few objects at most.
+        self.bound_calls = self.bound_calls.wrapping_add(1);
+        if self.bound_calls.is_multiple_of(16)
+            && crate::sys::cached_git_bytes() - self.cache_floor > budget
             && let Err(e) = self.reopen()
         {
             log::debug!("reopening the repository: {e}");
@@ -191,6 +195,7 @@ impl Store {
             identity: None,
             markers: Default::default(),
             cache_floor: crate::sys::cached_git_bytes(),
+            bound_calls: 0,
         })
     }
 

@@ -1525,6 +1525,45 @@ fn a_save_shows_in_the_mtimes_of_the_folders_above() {
     assert_eq!(stamp("v"), v0, "v did not change");
 }
 
+/// The kernel opens folders without asking the daemon and keeps every listing until told it
+/// changed: listings follow the changes the kernel did not make itself (a save turning a file
+/// into a folder, a retype, a new version under `.history`, another writer's commit), each
+/// right after a listing of the same folder.
+#[test]
+fn cached_listings_follow_changes_the_kernel_did_not_make() {
+    let m = Mount::new(DOC);
+    // Names and kinds as the listing gives them (d_type, no stat).
+    let listing = |dir: &str| {
+        m.sh_ok(&format!(
+            "python3 -c 'import os; print(sorted((e.name, e.is_dir(follow_symlinks=False)) for e in os.scandir(\"{dir}\")))'"
+        ))
+    };
+    assert!(listing(".").contains("('age', False)"));
+    m.one_save(r#"echo '{"a": 1}' > age"#, &["age", "age/.valfs", "age/a"]);
+    assert!(listing(".").contains("('age', True)"), "{}", listing("."));
+
+    m.one_save(r#"echo '"{\"b\": 2}"' > name"#, &["name"]);
+    assert!(listing(".").contains("('name', False)"));
+    m.one_save(
+        "setfattr -n user.valfs.type -v map name",
+        &["name", "name/.valfs", "name/b"],
+    );
+    assert!(listing(".").contains("('name', True)"), "{}", listing("."));
+
+    let versions = m.ls(".history").len();
+    m.one_save("echo 5 > pi", &["pi"]);
+    assert_eq!(m.ls(".history").len(), versions + 1, "a new version");
+
+    assert!(!listing("sub").contains("new"));
+    m.valfs_ok(&["set", "sub/new", "1"]);
+    assert!(
+        m.wait_for(Duration::from_millis(1500), || listing("sub")
+            .contains("('new', False)")),
+        "another writer's key: {}",
+        listing("sub")
+    );
+}
+
 /// Another writer's commit shows at once (within the watcher's period), names and content
 /// alike, though the kernel had them cached: a removed key is gone, a changed one reads new.
 #[test]
