@@ -678,39 +678,42 @@ impl Filesystem for ValFs {
         mut reply: ReplyDirectory,
     ) {
         let mut st = self.lock();
-        let entries = match st.listing(ino.0, offset == 0) {
-            Ok(e) => e,
-            Err(e) => {
-                drop(st);
-                return reply.error(errno(&e));
+        let listed = st.listing(ino.0, offset == 0).map(|entries| {
+            let offset = offset as usize;
+            let dots = [(ino.0, ".", true), (ino.0, "..", true)];
+            let head = dots.iter().copied().enumerate().skip(offset);
+            let rest = entries
+                .iter()
+                .enumerate()
+                .skip(offset.saturating_sub(2))
+                .map(|(i, l)| (i + 2, (l.ino, l.name.as_str(), l.is_dir)));
+            for (i, (child, name, is_dir)) in head.chain(rest) {
+                let kind = if is_dir {
+                    FileType::Directory
+                } else {
+                    FileType::RegularFile
+                };
+                // Entries not yet looked up have no inode: any unique non-zero number will do.
+                let child = if child == 0 {
+                    u64::MAX - i as u64
+                } else {
+                    child
+                };
+                if reply.add(INodeNo(child), (i + 1) as u64, kind, name) {
+                    break;
+                }
             }
-        };
-        let offset = offset as usize;
-        let dots = [(ino.0, ".", true), (ino.0, "..", true)];
-        let head = dots.iter().copied().enumerate().skip(offset);
-        let rest = entries
-            .iter()
-            .enumerate()
-            .skip(offset.saturating_sub(2))
-            .map(|(i, l)| (i + 2, (l.ino, l.name.as_str(), l.is_dir)));
-        for (i, (child, name, is_dir)) in head.chain(rest) {
-            let kind = if is_dir {
-                FileType::Directory
-            } else {
-                FileType::RegularFile
-            };
-            // Entries not yet looked up have no inode: any unique non-zero number will do.
-            let child = if child == 0 {
-                u64::MAX - i as u64
-            } else {
-                child
-            };
-            if reply.add(INodeNo(child), (i + 1) as u64, kind, name) {
-                break;
-            }
-        }
+        });
+        // A listing closes a vector's gaps: the names after them changed meaning.
+        let inval = st.take_inval();
+        st.bound_git_cache();
         drop(st);
-        reply.ok();
+        // The kernel holds the folder's lock: the epoch now, the rest on another thread.
+        self.invalidate_later(inval);
+        match listed {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     fn releasedir(

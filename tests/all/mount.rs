@@ -1564,6 +1564,17 @@ fn cached_listings_follow_changes_the_kernel_did_not_make() {
     );
 }
 
+/// A listing closes the gaps removals left in a vector: the names after a gap mean the next
+/// elements from then on, also names the kernel had cached, at once (the listing announces it
+/// before its reply).
+#[test]
+fn a_listing_that_closes_a_gap_renames_cached_names_at_once() {
+    let m = Mount::new(DOC);
+    let out = m.sh_ok("cat v/4 v/11 > /dev/null; rm v/3; cat v/4; ls v > /dev/null; cat v/4");
+    assert_eq!(out, "4\n5\n", "v/4 before and after the listing");
+    assert_eq!(m.errno("os.stat('v/11')"), ENOENT);
+}
+
 /// Another writer's commit shows at once (within the watcher's period), names and content
 /// alike, though the kernel had them cached: a removed key is gone, a changed one reads new.
 #[test]
