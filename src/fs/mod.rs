@@ -53,6 +53,8 @@ pub struct ValFs {
     silent_opendir: Arc<std::sync::atomic::AtomicBool>,
     /// Directories whose listings are dropped again a moment later (see `start_relisting`).
     relist: Arc<OnceLock<std::sync::mpsc::Sender<Vec<inode::Ino>>>>,
+    /// Held while a file's bytes are given to the kernel (see `fill`).
+    filling: Arc<Mutex<()>>,
 }
 
 impl ValFs {
@@ -64,6 +66,7 @@ impl ValFs {
             epochs: Arc::new(OnceLock::new()),
             silent_opendir: Arc::default(),
             relist: Arc::new(OnceLock::new()),
+            filling: Arc::default(),
         }
     }
 
@@ -223,10 +226,21 @@ impl ValFs {
     /// Gives a file's bytes to the kernel's page cache (never while the state is locked: the
     /// kernel may wait on pages a pending READ holds). True when the pages hold them and the
     /// open may keep them: nothing changed the file meanwhile.
+    ///
+    /// One fill at a time, and none while another runs: a store waits for pages that a
+    /// reader's pending READ holds, and a handler thread must stay free to answer it. Being
+    /// alone also keeps an old open's bytes from landing after a newer open's: the bytes are
+    /// checked to be still the file's before the store as well as after it.
     fn fill(&self, ino: INodeNo, fill: &state::Fill) -> bool {
         let Some(n) = self.notifier.get() else {
             return false;
         };
+        let Ok(_alone) = self.filling.try_lock() else {
+            return false;
+        };
+        if !self.lock().still_filled(ino.0, fill) {
+            return false;
+        }
         if let Err(e) = n.store(ino, 0, &fill.data) {
             log::debug!("store {}: {e}", ino.0);
             return false;
@@ -678,6 +692,7 @@ impl Filesystem for ValFs {
         mut reply: ReplyDirectory,
     ) {
         let mut st = self.lock();
+        let mut added = false;
         let listed = st.listing(ino.0, offset == 0).map(|entries| {
             let offset = offset as usize;
             let dots = [(ino.0, ".", true), (ino.0, "..", true)];
@@ -702,8 +717,13 @@ impl Filesystem for ValFs {
                 if reply.add(INodeNo(child), (i + 1) as u64, kind, name) {
                     break;
                 }
+                added = true;
             }
         });
+        if listed.is_ok() && !added {
+            // The kernel reads past the end once it has all: the listing may go.
+            st.listing_read(ino.0);
+        }
         // A listing closes a vector's gaps: the names after them changed meaning.
         let inval = st.take_inval();
         st.bound_git_cache();

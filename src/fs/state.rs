@@ -379,7 +379,18 @@ impl State {
             inval.listings.push(HISTORY);
         }
         if std::mem::take(&mut self.all_stale) {
-            inval.inodes = self.table.live_inos();
+            // Every listing (the root's too: the table holds no slot for it) and every file.
+            let (dirs, files): (Vec<Ino>, Vec<Ino>) = self
+                .table
+                .live_inos()
+                .into_iter()
+                .partition(|&i| self.table.get(i).is_some_and(|i| i.is_dir));
+            inval
+                .listings
+                .extend([ROOT, HISTORY].into_iter().chain(dirs));
+            inval.listings.sort_unstable();
+            inval.listings.dedup();
+            inval.inodes = files;
             inval.epoch = true;
         }
         inval
@@ -864,6 +875,11 @@ impl State {
             tree,
             kind,
         }))
+    }
+
+    /// Forgets the listing kept for a folder's later parts: the kernel read it to its end.
+    pub fn listing_read(&mut self, ino: Ino) {
+        self.listings.retain(|(i, _)| *i != ino);
     }
 
     /// A directory's listing: made afresh for a read from its start, else the one made then
@@ -1982,7 +1998,9 @@ impl State {
         self.writable(ino)?;
         if let Some(size) = set.size {
             self.table.set_pages(ino, 0);
-            self.touched.push(ino);
+            // Its folder too: in a set, a member truncated is listed under its new text.
+            let parent = self.table.get(ino).map_or(0, |i| i.parent);
+            self.touched.extend([ino, parent]);
             if size > MAX_FILE as u64 {
                 return Err(FsError::TooBig);
             }

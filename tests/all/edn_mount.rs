@@ -122,6 +122,22 @@ fn writing_edn_text_stores_edn_values() {
     m.fsck();
 }
 
+/// Truncating a set member changes its text, so its name: the set's listing (cached by the
+/// kernel) shows the new member at once.
+#[test]
+#[ignore = "known bug: truncate(2) by path of a set member fails with ENOENT (the member is renamed under the inode being truncated)"]
+fn a_truncated_set_member_is_listed_under_its_new_text() {
+    let m = Mount::edn(DOC);
+    let roles = "users/0/:roles";
+    assert_eq!(m.ls(roles), [":admin", ":dev"]);
+    // By path: no open, no save at close (truncate(1) opens the file).
+    m.sh_ok(&format!(
+        "python3 -c 'import os; os.truncate(\"{roles}/:dev\", 2)'"
+    ));
+    assert_eq!(m.ls(roles), [":admin", ":d"]);
+    assert_eq!(export(&m, roles), "#{:admin :d}");
+}
+
 #[test]
 fn set_members_are_added_and_removed_with_shell_tools() {
     let m = Mount::edn(DOC);

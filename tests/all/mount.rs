@@ -1554,6 +1554,14 @@ fn cached_listings_follow_changes_the_kernel_did_not_make() {
     m.one_save("echo 5 > pi", &["pi"]);
     assert_eq!(m.ls(".history").len(), versions + 1, "a new version");
 
+    assert!(!listing(".").contains("top"));
+    m.valfs_ok(&["set", "top", "1"]);
+    assert!(
+        m.wait_for(Duration::from_millis(1500), || listing(".")
+            .contains("('top', False)")),
+        "another writer's key at the root: {}",
+        listing(".")
+    );
     assert!(!listing("sub").contains("new"));
     m.valfs_ok(&["set", "sub/new", "1"]);
     assert!(
