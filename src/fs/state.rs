@@ -2029,6 +2029,14 @@ impl State {
                         data.resize(size as usize, 0);
                         let inode = self.inode(ino)?;
                         let (parent, name) = (inode.parent, inode.name.to_owned());
+                        // A member's name is its text: truncated, it is another member, and
+                        // this inode would name nothing (an open file is saved under its new
+                        // name at close instead).
+                        if self.is_set(parent) && data != self.store.read_blob(blob)? {
+                            return Err(FsError::Invalid(
+                                "a set member cannot change in place: replace it".into(),
+                            ));
+                        }
                         let value = self.file_value(parent, &name, &data)?;
                         let path = self.child_path(parent, &name)?;
                         self.edit(
