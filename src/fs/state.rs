@@ -224,8 +224,6 @@ pub struct State {
     table: Table,
     open: HashMap<Ino, OpenFile>,
     handles: HashMap<u64, Handle>,
-    /// Open directories: the inode, and its listing once read (built lazily: with the kernel
-    /// keeping the listing cached, it is often never read).
     /// The latest listings made, for the kernel's reads past their first entries.
     listings: Vec<(Ino, Vec<Listed>)>,
     /// A commit was made or followed: `.history` lists one more version.
@@ -233,8 +231,8 @@ pub struct State {
     /// The value changed in ways the kernel did not see (a merge with another writer's
     /// commit): everything it cached must go.
     all_stale: bool,
-    /// What each directory's last listing was made of (see `Print`): the kernel keeps
-    /// a cached listing at the next open only while this stays the same.
+    /// What each directory's last listing was made of (see `Print`): it resolves the
+    /// directory while nothing changed since.
     listed: HashMap<Ino, Print>,
     /// Resolved directories, valid for `dir_cache_key` (root, table generation, gaps
     /// generation): a path is walked from the root once, not at every operation.
@@ -246,8 +244,8 @@ pub struct State {
     gaps_generation: u64,
     /// Names changed meaning in a way the kernel did not see: announce a new epoch.
     epoch_due: bool,
-    /// Directories in which the value changed: their attributes and their ancestors' (the
-    /// mtimes) must be fetched again by the kernel.
+    /// Directories in which the value changed: the kernel must drop their listings and
+    /// attributes, and their ancestors' attributes (the mtimes); see [`State::take_inval`].
     touched: Vec<Ino>,
     next_fh: u64,
     /// Indices removed from a live vector since it was last listed: names stay put until then,
@@ -879,7 +877,11 @@ impl State {
 
     /// Forgets the listing kept for a folder's later parts: the kernel read it to its end.
     pub fn listing_read(&mut self, ino: Ino) {
-        self.listings.retain(|(i, _)| *i != ino);
+        if let Some(at) = self.listings.iter().position(|(i, _)| *i == ino)
+            && self.listings.remove(at).1.len() > 10_000
+        {
+            crate::sys::trim_heap();
+        }
     }
 
     /// A directory's listing: made afresh for a read from its start, else the one made then
@@ -1473,17 +1475,17 @@ impl State {
         Ok(())
     }
 
-    /// Follows commits made by other writers: true when the branch moved (everything the
-    /// kernel cached is then stale: see [`State::take_inval`]).
-    pub fn follow_head(&mut self) -> Result<bool> {
+    /// Follows commits made by other writers (everything the kernel cached is then stale:
+    /// see [`State::take_inval`]).
+    pub fn follow_head(&mut self) -> Result<()> {
         let head = self.store.head_commit()?;
         if head == self.base || !self.pending.is_empty() {
-            return Ok(false);
+            return Ok(());
         }
         self.set_base(head)?;
         self.history_moved = true;
         self.all_stale = true;
-        Ok(true)
+        Ok(())
     }
 
     /// Creates a file (a scratch file, or a key committed at close).
@@ -2026,13 +2028,14 @@ impl State {
                         o.too_big = false;
                     } else if let Obj::File { blob } = obj {
                         let mut data = self.store.read_blob(blob)?;
+                        let changed = data.len() as u64 != size;
                         data.resize(size as usize, 0);
                         let inode = self.inode(ino)?;
                         let (parent, name) = (inode.parent, inode.name.to_owned());
                         // A member's name is its text: truncated, it is another member, and
                         // this inode would name nothing (an open file is saved under its new
                         // name at close instead).
-                        if self.is_set(parent) && data != self.store.read_blob(blob)? {
+                        if changed && self.is_set(parent) {
                             return Err(FsError::Invalid(
                                 "a set member cannot change in place: replace it".into(),
                             ));

@@ -1554,22 +1554,17 @@ fn cached_listings_follow_changes_the_kernel_did_not_make() {
     m.one_save("echo 5 > pi", &["pi"]);
     assert_eq!(m.ls(".history").len(), versions + 1, "a new version");
 
-    assert!(!listing(".").contains("top"));
-    m.valfs_ok(&["set", "top", "1"]);
-    assert!(
-        m.wait_for(Duration::from_millis(1500), || listing(".")
-            .contains("('top', False)")),
-        "another writer's key at the root: {}",
-        listing(".")
-    );
-    assert!(!listing("sub").contains("new"));
-    m.valfs_ok(&["set", "sub/new", "1"]);
-    assert!(
-        m.wait_for(Duration::from_millis(1500), || listing("sub")
-            .contains("('new', False)")),
-        "another writer's key: {}",
-        listing("sub")
-    );
+    // Another writer's keys, at the root and below.
+    for (dir, key, path) in [(".", "top", "top"), ("sub", "new", "sub/new")] {
+        assert!(!listing(dir).contains(key));
+        m.valfs_ok(&["set", path, "1"]);
+        let want = format!("('{key}', False)");
+        assert!(
+            m.wait_for(Duration::from_millis(1500), || listing(dir).contains(&want)),
+            "another writer's key {path}: {}",
+            listing(dir)
+        );
+    }
 }
 
 /// A listing closes the gaps removals left in a vector: the names after a gap mean the next
