@@ -461,6 +461,28 @@ pub(crate) mod harness {
         }
     }
 
+    /// Serializes the tests that make the kernel drop its caches: a drop is global, it makes
+    /// every mount forget the inodes not in use (see [`hold_caches`]).
+    static CACHES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Makes the kernel drop the dentries and inodes not in use, in every mount (as memory
+    /// pressure does): FUSE forgets them.
+    pub fn drop_caches() {
+        drop_caches_held(&hold_caches());
+    }
+
+    /// Keeps other tests from dropping the kernel's caches while the guard lives: for a test
+    /// that checks what the kernel forgot and when.
+    pub fn hold_caches() -> std::sync::MutexGuard<'static, ()> {
+        CACHES.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`drop_caches`] by the test holding the guard.
+    pub fn drop_caches_held(_held: &std::sync::MutexGuard<'static, ()>) {
+        assert!(Command::new("sync").status().unwrap().success());
+        std::fs::write("/proc/sys/vm/drop_caches", "2\n").unwrap();
+    }
+
     /// Where mounts are made: $VALFS_TEST_DIR, else /var/tmp. Not under /tmp: Vim's default
     /// 'backupskip' covers /tmp/* and $TMPDIR/*, and would skip the backup step of every save.
     fn base_dir() -> PathBuf {
@@ -1629,7 +1651,7 @@ fn after_the_kernel_forgets_a_big_walk_reads_and_saves_go_on() {
         .collect();
     let m = Mount::new(&format!("{{ {} }}", maps.join(", ")));
     assert_eq!(m.sh_ok("ls -lR | grep -c ^-"), "12000\n");
-    m.sh_ok("sync; echo 2 > /proc/sys/vm/drop_caches");
+    harness::drop_caches();
     assert_eq!(m.cat("m11/k999"), "999\n");
     m.one_save("echo 5 > m3/k7", &["m3/k7"]);
     assert_eq!(m.cat("m3/k7"), "5\n");
@@ -1661,12 +1683,14 @@ fn mtime_survives_the_kernel_forgetting_the_inode() {
     m.one_save("echo 5 > age", &["age"]);
     assert_eq!(stamp("name"), name0);
     // Dentries and inodes not in use are dropped (as under memory pressure): FUSE forgets.
-    m.sh_ok("sync; echo 2 > /proc/sys/vm/drop_caches");
+    harness::drop_caches();
     assert_eq!(stamp("name"), name0, "name did not change");
 }
 
 #[test]
 fn numbers_the_kernel_forgot_are_given_again_and_mean_their_new_paths() {
+    // Another test's drop in the middle would free numbers between two stats (it did in CI).
+    let held = harness::hold_caches();
     let m = Mount::new(DOC);
     let numbers = || -> Vec<(u64, String)> {
         let out = m.sh_ok(
@@ -1681,7 +1705,7 @@ fn numbers_the_kernel_forgot_are_given_again_and_mean_their_new_paths() {
                  while read -r f; do echo \"$f $(cat \"$f\")\"; done";
     let (before, text) = (numbers(), m.sh_ok(texts));
     // Dentries and inodes not in use are dropped (as under memory pressure): FUSE forgets.
-    m.sh_ok("sync; echo 2 > /proc/sys/vm/drop_caches");
+    harness::drop_caches_held(&held);
     let in_use = || m.sh_ok("echo $(( $(stat -f -c '%c - %d' .) ))");
     let deadline = Instant::now() + Duration::from_secs(5);
     while in_use() != "0\n" {
