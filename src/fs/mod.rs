@@ -326,6 +326,12 @@ fn time(t: TimeOrNow) -> SystemTime {
 impl Filesystem for ValFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        // The kernel checks a folder's mtime before it serves a cached listing and drops the
+        // listing if the mtime moved since it began caching it (every change moves it, see
+        // State::stamp): the proof against a listing made just before a change reaching the
+        // cache after the change's invalidation. Files' pages are dropped on an mtime change
+        // too, as the daemon's own invalidations do.
+        let _ = config.add_capabilities(InitFlags::FUSE_AUTO_INVAL_DATA);
         // The daemon keeps nothing per open directory: the kernel may open them without a
         // round trip (and the matching release), keeping each listing until the daemon drops
         // it (every change to a directory does, see State::take_inval).

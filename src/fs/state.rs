@@ -259,6 +259,8 @@ pub struct State {
     kinds: HashMap<Oid, CollKind>,
     /// The object last seen at each visited path, and its mtime.
     seen: HashMap<String, (Oid, SystemTime)>,
+    /// The latest mtime given to a changed folder (see [`State::stamp`]).
+    last_stamp: SystemTime,
     history: HistoryIndex,
     started: SystemTime,
     /// The value and its commit time when the mount started: a path unchanged since has that
@@ -317,6 +319,7 @@ impl State {
             hidden: HashMap::new(),
             kinds: HashMap::new(),
             seen: HashMap::new(),
+            last_stamp: SystemTime::UNIX_EPOCH,
             history: HistoryIndex::default(),
             started: SystemTime::now(),
             first_root: root,
@@ -362,6 +365,7 @@ impl State {
         for &ino in &touched {
             if !inval.listings.contains(&ino) {
                 inval.listings.push(ino);
+                self.stamp(ino);
             }
         }
         for mut ino in touched {
@@ -647,6 +651,32 @@ impl State {
                 commit_time
             }
         }
+    }
+
+    /// Gives a folder whose listing changed a new mtime, later than any given before (two
+    /// changes in one second included, and a change that leaves its tree as it was, such as a
+    /// vector's gap). The kernel compares a folder's mtime with the one it had when it began
+    /// caching a listing (FUSE_AUTO_INVAL_DATA): a listing made just before a change and cached
+    /// after the change's invalidation is then dropped at the next open.
+    fn stamp(&mut self, dir: Ino) {
+        let Ok(Obj::Dir { tree, .. }) = self.resolve(dir) else {
+            return;
+        };
+        let now = SystemTime::now().max(self.last_stamp + Duration::from_nanos(1));
+        if let Some(m) = self
+            .table
+            .get(dir)
+            .and_then(|i| i.meta.mtime)
+            .and(self.table.meta_mut(dir))
+        {
+            // Set by touch(1) or utimes(2): a change moves it on, as on any filesystem.
+            m.mtime = Some(now);
+        } else if let Ok(path) = self.store_path(dir) {
+            self.seen.insert(path.to_string(), (tree, now));
+        } else {
+            return;
+        }
+        self.last_stamp = now;
     }
 
     fn commit_time(&self, commit: Oid) -> SystemTime {

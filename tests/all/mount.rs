@@ -1589,6 +1589,37 @@ fn cached_listings_follow_changes_the_kernel_did_not_make() {
     }
 }
 
+/// A folder's mtime moves forward at every change of its listing, also within one second and
+/// also for changes the kernel did not make: the kernel compares it with the one it had when it
+/// cached a listing, and drops a listing made just before a change at the next open.
+#[test]
+fn a_folder_mtime_moves_at_every_change_of_its_listing() {
+    let m = Mount::new(DOC);
+    let mtime = |p: &str| m.sh_ok(&format!("stat -c %y {p}"));
+    // The import's commit is most likely in this same second: the first save too.
+    for (step, folder) in [
+        ("echo 1 > sub/a", "sub"),
+        ("echo 2 > sub/b", "sub"),
+        ("rm sub/a", "sub"),
+        ("mv sub/b sub/c", "sub"),
+        ("mkdir sub/d", "sub"),
+        // A file turned into a folder, and a folder's type: changes the kernel did not make.
+        ("echo '[1, 2]' > sub/deep/text", "sub/deep"),
+        (r#"echo '"{\"y\": 1}"' > sub/c"#, "sub"),
+        ("setfattr -n user.valfs.type -v map sub/c", "sub"),
+        ("rm v/03", "v"),
+    ] {
+        let before = mtime(folder);
+        m.sh_ok(step);
+        let after = mtime(folder);
+        // `stat -c %y` of one time zone sorts as text.
+        assert!(
+            after > before,
+            "{folder} after `{step}`: {after} (before {before})"
+        );
+    }
+}
+
 /// A listing closes the gaps removals left in a vector: the names after a gap mean the next
 /// elements from then on, also names the kernel had cached, at once (the listing announces it
 /// before its reply).
