@@ -261,6 +261,8 @@ pub struct State {
     seen: HashMap<String, (Oid, SystemTime)>,
     /// The latest mtime given to a changed folder (see [`State::stamp`]).
     last_stamp: SystemTime,
+    /// `.history`'s mtime: stamped at every new version.
+    history_time: Option<SystemTime>,
     history: HistoryIndex,
     started: SystemTime,
     /// The value and its commit time when the mount started: a path unchanged since has that
@@ -320,6 +322,7 @@ impl State {
             kinds: HashMap::new(),
             seen: HashMap::new(),
             last_stamp: SystemTime::UNIX_EPOCH,
+            history_time: None,
             history: HistoryIndex::default(),
             started: SystemTime::now(),
             first_root: root,
@@ -379,6 +382,7 @@ impl State {
         }
         if std::mem::take(&mut self.history_moved) {
             inval.listings.push(HISTORY);
+            self.history_time = Some(self.next_stamp());
         }
         if std::mem::take(&mut self.all_stale) {
             // Every listing (the root's too: the table holds no slot for it) and every file.
@@ -662,7 +666,7 @@ impl State {
         let Ok(Obj::Dir { tree, .. }) = self.resolve(dir) else {
             return;
         };
-        let now = SystemTime::now().max(self.last_stamp + Duration::from_nanos(1));
+        let now = self.next_stamp();
         if let Some(m) = self
             .table
             .get(dir)
@@ -673,10 +677,13 @@ impl State {
             m.mtime = Some(now);
         } else if let Ok(path) = self.store_path(dir) {
             self.seen.insert(path.to_string(), (tree, now));
-        } else {
-            return;
         }
-        self.last_stamp = now;
+    }
+
+    /// A time later than any [`State::stamp`] gave before.
+    fn next_stamp(&mut self) -> SystemTime {
+        self.last_stamp = SystemTime::now().max(self.last_stamp + Duration::from_nanos(1));
+        self.last_stamp
     }
 
     fn commit_time(&self, commit: Oid) -> SystemTime {
@@ -722,7 +729,7 @@ impl State {
         };
         let mut mtime = match (place, obj) {
             (Place::Version(c), _) => self.commit_time(c),
-            (_, Obj::HistoryRoot) => self.base_time,
+            (_, Obj::HistoryRoot) => self.history_time.unwrap_or(self.base_time),
             (_, Obj::Pending | Obj::Scratch) => SystemTime::now(),
             _ => self.times_for(ino, oid),
         };

@@ -1608,6 +1608,9 @@ fn a_folder_mtime_moves_at_every_change_of_its_listing() {
         (r#"echo '"{\"y\": 1}"' > sub/c"#, "sub"),
         ("setfattr -n user.valfs.type -v map sub/c", "sub"),
         ("rm v/03", "v"),
+        // Every save lists one more version.
+        ("echo 7 > age", ".history"),
+        ("echo 8 > age", ".history"),
     ] {
         let before = mtime(folder);
         m.sh_ok(step);
