@@ -699,36 +699,46 @@ impl Filesystem for ValFs {
     ) {
         let mut st = self.lock();
         let mut added = false;
-        let listed = st.listing(ino.0, offset == 0).map(|entries| {
-            let offset = offset as usize;
-            let dots = [(ino.0, ".", true), (ino.0, "..", true)];
-            let head = dots.iter().copied().enumerate().skip(offset);
-            let rest = entries
-                .iter()
-                .enumerate()
-                .skip(offset.saturating_sub(2))
-                .map(|(i, l)| (i + 2, (l.ino, l.name.as_str(), l.is_dir)));
-            for (i, (child, name, is_dir)) in head.chain(rest) {
-                let kind = if is_dir {
-                    FileType::Directory
-                } else {
-                    FileType::RegularFile
-                };
-                // Entries not yet looked up have no inode: any unique non-zero number will do.
-                let child = if child == 0 {
-                    u64::MAX - i as u64
-                } else {
-                    child
-                };
-                if reply.add(INodeNo(child), (i + 1) as u64, kind, name) {
-                    break;
+        // An offset is the listing's number and a position in it (see State::listing).
+        let (no, at) = (
+            (offset >> 32) as u32,
+            (offset & u64::from(u32::MAX)) as usize,
+        );
+        let listed = st
+            .listing(ino.0, (offset != 0).then_some(no))
+            .map(|(no, entries)| {
+                let dots = [(ino.0, ".", true), (ino.0, "..", true)];
+                let head = dots.iter().copied().enumerate().skip(at);
+                let rest = entries
+                    .iter()
+                    .enumerate()
+                    .skip(at.saturating_sub(2))
+                    .map(|(i, l)| (i + 2, (l.ino, l.name.as_str(), l.is_dir)));
+                for (i, (child, name, is_dir)) in head.chain(rest) {
+                    let kind = if is_dir {
+                        FileType::Directory
+                    } else {
+                        FileType::RegularFile
+                    };
+                    // Entries not yet looked up have no inode: any unique non-zero number will do.
+                    let child = if child == 0 {
+                        u64::MAX - i as u64
+                    } else {
+                        child
+                    };
+                    let next = (u64::from(no) << 32) | (i + 1) as u64;
+                    if reply.add(INodeNo(child), next, kind, name) {
+                        break;
+                    }
+                    added = true;
                 }
-                added = true;
-            }
-        });
-        if listed.is_ok() && !added {
+                no
+            });
+        if let Ok(no) = listed
+            && !added
+        {
             // The kernel reads past the end once it has all: the listing may go.
-            st.listing_read(ino.0);
+            st.listing_read(ino.0, no);
         }
         // A listing closes a vector's gaps: the names after them changed meaning.
         let inval = st.take_inval();
@@ -737,7 +747,7 @@ impl Filesystem for ValFs {
         // The kernel holds the folder's lock: the epoch now, the rest on another thread.
         self.invalidate_later(inval);
         match listed {
-            Ok(()) => reply.ok(),
+            Ok(_) => reply.ok(),
             Err(e) => reply.error(errno(&e)),
         }
     }

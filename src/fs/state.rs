@@ -135,8 +135,8 @@ pub struct Fill {
     era: u64,
 }
 
-/// How many listings are kept for the kernel's reads past their first part (one per directory
-/// being read at once).
+/// How many listings are kept for the kernel's reads past their first part (one per reader
+/// of a directory at once).
 const RECENT_LISTINGS: usize = 16;
 
 /// libgit2's cached bytes at most (counted by raw object size; a small tree costs about 4
@@ -224,8 +224,11 @@ pub struct State {
     table: Table,
     open: HashMap<Ino, OpenFile>,
     handles: HashMap<u64, Handle>,
-    /// The latest listings made, for the kernel's reads past their first entries.
-    listings: Vec<(Ino, Vec<Listed>)>,
+    /// The latest listings made, for the kernel's reads past their first entries: each with
+    /// its number, which the offsets given to the kernel carry (see [`State::listing`]).
+    listings: Vec<(Ino, u32, Vec<Listed>)>,
+    /// The number of the latest listing made.
+    listing_no: u32,
     /// A commit was made or followed: `.history` lists one more version.
     history_moved: bool,
     /// The value changed in ways the kernel did not see (a merge with another writer's
@@ -306,6 +309,7 @@ impl State {
             open: HashMap::new(),
             handles: HashMap::new(),
             listings: Vec::new(),
+            listing_no: 0,
             history_moved: false,
             all_stale: false,
             listed: HashMap::new(),
@@ -913,25 +917,25 @@ impl State {
     }
 
     /// Forgets the listing kept for a folder's later parts: the kernel read it to its end.
-    pub fn listing_read(&mut self, ino: Ino) {
-        if let Some(at) = self.listings.iter().position(|(i, _)| *i == ino)
-            && self.listings.remove(at).1.len() > 10_000
+    pub fn listing_read(&mut self, ino: Ino, no: u32) {
+        if let Some(at) = self.listings.iter().position(|l| (l.0, l.1) == (ino, no))
+            && self.listings.remove(at).2.len() > 10_000
         {
             crate::sys::trim_heap();
         }
     }
 
-    /// A directory's listing: made afresh for a read from its start, else the one made then
-    /// (the kernel reads a listing in parts; it opens directories without telling the daemon,
-    /// and caches the listings until told they changed).
-    pub fn listing(&mut self, ino: Ino, fresh: bool) -> Result<&[Listed]> {
-        let at = self.listings.iter().position(|(i, _)| *i == ino);
-        let at = match at {
-            Some(at) if !fresh => at,
-            _ => {
-                if let Some(at) = at {
-                    self.listings.swap_remove(at);
-                }
+    /// A directory's listing and its number: the one made under that number if it is still
+    /// kept (the kernel reads a listing in parts, and the offsets it is given carry the
+    /// number), else one made afresh (a read from the start). Each reader thus reads one
+    /// listing to its end, even if another reader started the folder over after a change.
+    /// (The kernel opens directories without telling the daemon, and caches the listings
+    /// until told they changed.)
+    pub fn listing(&mut self, ino: Ino, no: Option<u32>) -> Result<(u32, &[Listed])> {
+        let kept = no.and_then(|no| self.listings.iter().position(|l| (l.0, l.1) == (ino, no)));
+        let at = match kept {
+            Some(at) => at,
+            None => {
                 let made = self.list(ino)?;
                 if ino != HISTORY
                     && !self.gaps.contains_key(&ino)
@@ -942,11 +946,14 @@ impl State {
                 if self.listings.len() >= RECENT_LISTINGS {
                     self.listings.remove(0);
                 }
-                self.listings.push((ino, made));
+                // Offsets are (number << 32 | position) and stay positive: numbers below 2^31.
+                self.listing_no = self.listing_no % (i32::MAX as u32) + 1;
+                self.listings.push((ino, self.listing_no, made));
                 self.listings.len() - 1
             }
         };
-        Ok(&self.listings[at].1)
+        let (_, no, entries) = &self.listings[at];
+        Ok((*no, entries))
     }
 
     fn list(&mut self, ino: Ino) -> Result<Vec<Listed>> {

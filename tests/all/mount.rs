@@ -1623,6 +1623,32 @@ fn a_folder_mtime_moves_at_every_change_of_its_listing() {
     }
 }
 
+/// Two readers of one folder, a change between: the one that started first reads its listing
+/// to the end as it was when it started (each entry once), though the other started over after
+/// the change and the kernel cached the new listing.
+#[test]
+fn a_reader_halfway_through_a_listing_finishes_it_after_a_change() {
+    let keys: Vec<String> = (0..20_000).map(|i| format!("\"k{i:05}\": {i}")).collect();
+    let m = Mount::new(&format!("{{ \"big\": {{ {} }} }}", keys.join(", ")));
+    // 20,000 entries are far more than one getdents(2) of glibc's readdir returns.
+    let out = m.sh_ok(
+        r#"python3 -c '
+import os
+a = os.scandir("big")
+first = [next(a).name for _ in range(10)]
+os.unlink("big/k00000")
+b = sorted(e.name for e in os.scandir("big"))
+rest = [e.name for e in a]
+names = first + rest
+print(len(names), len(set(names)), len(b), "k00000" in first, "k00000" in b)
+'"#,
+    );
+    assert_eq!(
+        out, "20000 20000 19999 True False\n",
+        "count, distinct, second reader's count"
+    );
+}
+
 /// A listing closes the gaps removals left in a vector: the names after a gap mean the next
 /// elements from then on, also names the kernel had cached, at once (the listing announces it
 /// before its reply).
