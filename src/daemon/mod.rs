@@ -180,8 +180,11 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     std::thread::spawn(move || {
         let sig = crate::sys::wait_signal(&signals);
         log::info!("signal {sig}: committing and unmounting {}", mnt.display());
-        if let Err(e) = fs_sig.lock().settle() {
-            log::error!("committing pending changes failed: {e}");
+        let settled = fs_sig.lock().settle();
+        match settled {
+            // Processes still in a lazily detached mount see what was settled.
+            Ok(inval) => fs_sig.invalidate(&inval),
+            Err(e) => log::error!("committing pending changes failed: {e}"),
         }
         if let Err(e) = unmounter.unmount() {
             log::warn!("unmount: {e}; detaching lazily");

@@ -1824,8 +1824,10 @@ impl State {
         Ok(())
     }
 
-    /// Commits the removal of keys still hidden behind a scratch name (at unmount).
-    pub fn settle(&mut self) -> Result<()> {
+    /// Commits the removal of keys still hidden behind a scratch name and unsaved buffers
+    /// (at unmount). Returns what the kernel must forget, for a mount that lives on lazily.
+    pub fn settle(&mut self) -> Result<Inval> {
+        let mut inval = Inval::default();
         let inos: HashSet<Ino> = self.hidden.values().copied().collect();
         for ino in inos {
             self.drop_backup(ino)?;
@@ -1837,7 +1839,7 @@ impl State {
             .map(|(&i, _)| i)
             .collect();
         for ino in dirty {
-            self.save(ino)?;
+            inval.absorb(self.save(ino)?);
         }
         self.commit_pending()?;
         // Keep the .history index for the next mount (best effort: the repository may be
@@ -1848,7 +1850,8 @@ impl State {
                 log::debug!("saving the history index {}: {e}", path.display());
             }
         }
-        Ok(())
+        inval.absorb(self.take_inval());
+        Ok(inval)
     }
 
     pub fn rename(
