@@ -95,7 +95,7 @@ impl Prepared {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct OpenFile {
     data: Arc<Vec<u8>>,
     /// Counts the changes to `data`.
@@ -115,6 +115,8 @@ struct OpenFile {
     insert: bool,
     /// A write went past [`MAX_FILE`]: the content is incomplete and is never committed.
     too_big: bool,
+    /// Opened or last changed then: the mtime of a file not saved yet.
+    modified: SystemTime,
 }
 
 /// An open file, as the kernel is told of it.
@@ -138,6 +140,8 @@ pub struct Fill {
 /// How many listings are kept for the kernel's reads past their first part (one per reader
 /// of a directory at once).
 const RECENT_LISTINGS: usize = 16;
+/// A listing of more entries than this is forgotten once read to its end (its memory).
+const BIG_LISTING: usize = 10_000;
 
 /// libgit2's cached bytes at most (counted by raw object size; a small tree costs about 4
 /// times that resident): about 15 MB.
@@ -389,6 +393,7 @@ impl State {
             self.history_time = Some(self.next_stamp());
         }
         if std::mem::take(&mut self.all_stale) {
+            self.reload_open();
             // Every listing (the root's too: the table holds no slot for it) and every file.
             let (dirs, files): (Vec<Ino>, Vec<Ino>) = self
                 .table
@@ -404,6 +409,34 @@ impl State {
             inval.epoch = true;
         }
         inval
+    }
+
+    /// After another writer's commit: open files with nothing pending read what it saved. The
+    /// kernel's pages of a file are shared by all its readers, and a reader still reading the
+    /// old bytes would put them back after the kernel dropped them.
+    fn reload_open(&mut self) {
+        let clean: Vec<Ino> = self
+            .open
+            .iter()
+            .filter(|(_, o)| !o.dirty)
+            .map(|(&ino, _)| ino)
+            .collect();
+        for ino in clean {
+            // Gone, or a folder now: the old bytes stay (they are nobody's value any more).
+            let Ok(Obj::File { blob }) = self.resolve(ino) else {
+                continue;
+            };
+            let Ok(data) = self.store.read_blob(blob) else {
+                continue;
+            };
+            if let Some(o) = self.open.get_mut(&ino)
+                && *o.data != data
+            {
+                o.data = Arc::new(data);
+                o.version += 1;
+                o.modified = SystemTime::now();
+            }
+        }
     }
 
     /// Changes whenever what any directory resolves to or lists may have changed: the value, a
@@ -655,8 +688,12 @@ impl State {
                 now
             }
             None => {
-                self.seen.insert(key, (oid, commit_time));
-                commit_time
+                // Changed since the mount started: later than then, even if committed in the
+                // same second or dated before (the kernel compares folders' mtimes to keep
+                // their listings).
+                let t = commit_time.max(self.first_time + Duration::from_nanos(1));
+                self.seen.insert(key, (oid, t));
+                t
             }
         }
     }
@@ -734,7 +771,12 @@ impl State {
         let mut mtime = match (place, obj) {
             (Place::Version(c), _) => self.commit_time(c),
             (_, Obj::HistoryRoot) => self.history_time.unwrap_or(self.base_time),
-            (_, Obj::Pending | Obj::Scratch) => SystemTime::now(),
+            // Stable between changes: the kernel drops a file's pages when its mtime moves.
+            (_, Obj::Pending) => self.open.get(&ino).map_or(self.started, |o| o.modified),
+            (_, Obj::Scratch) => self
+                .inode(ino)?
+                .scratch
+                .map_or(self.started, |s| s.modified),
             _ => self.times_for(ino, oid),
         };
         let meta = self
@@ -916,11 +958,14 @@ impl State {
         }))
     }
 
-    /// Forgets the listing kept for a folder's later parts: the kernel read it to its end.
+    /// The kernel read a listing to its end. A big one is forgotten at once (its memory); a
+    /// small one stays a while, for a reader of the kernel's cached copy that the kernel sends
+    /// back to the daemon mid-way (the cache was dropped after a change).
     pub fn listing_read(&mut self, ino: Ino, no: u32) {
         if let Some(at) = self.listings.iter().position(|l| (l.0, l.1) == (ino, no))
-            && self.listings.remove(at).2.len() > 10_000
+            && self.listings[at].2.len() > BIG_LISTING
         {
+            self.listings.remove(at);
             crate::sys::trim_heap();
         }
     }
@@ -943,7 +988,13 @@ impl State {
                 {
                     self.listed.insert(ino, p);
                 }
-                if self.listings.len() >= RECENT_LISTINGS {
+                // Two per folder: a reader started before the latest change, and the latest.
+                let mine = self.listings.iter().filter(|l| l.0 == ino).count();
+                if mine >= 2
+                    && let Some(at) = self.listings.iter().position(|l| l.0 == ino)
+                {
+                    self.listings.remove(at);
+                } else if self.listings.len() >= RECENT_LISTINGS {
                     self.listings.remove(0);
                 }
                 // Offsets are (number << 32 | position) and stay positive: numbers below 2^31.
@@ -1106,7 +1157,7 @@ impl State {
             }
             Obj::Scratch => {
                 if truncate && let Some(s) = self.table.scratch_mut(ino) {
-                    s.data.clear();
+                    s.data_mut().clear();
                 }
                 None
             }
@@ -1129,6 +1180,7 @@ impl State {
                             version: 0,
                             insert: false,
                             too_big: false,
+                            modified: SystemTime::now(),
                         },
                     );
                 }
@@ -1170,6 +1222,7 @@ impl State {
                 o.version += 1;
                 o.dirty = true;
                 o.too_big = false;
+                o.modified = SystemTime::now();
             }
         }
         let fh = self.new_fh();
@@ -1227,10 +1280,11 @@ impl State {
                 o.dirty = true;
                 o.wrote = true;
                 o.version += 1;
+                o.modified = SystemTime::now();
                 Arc::make_mut(&mut o.data)
             }
             None => match self.table.scratch_mut(ino) {
-                Some(s) => &mut s.data,
+                Some(s) => s.data_mut(),
                 None => return Err(FsError::NotFound),
             },
         };
@@ -1561,7 +1615,8 @@ impl State {
         };
         let ino = if self.opts.scratch.matches(name) && !self.is_next_index(parent, kind, name) {
             let ino = self.table.insert(parent, name, Place::Live, false);
-            self.table.set_scratch(ino, Some(ScratchFile::default()));
+            self.table
+                .set_scratch(ino, Some(ScratchFile::new(Vec::new(), None)));
             ino
         } else {
             let canonical = self.new_key_name(parent, kind, name)?;
@@ -1580,6 +1635,7 @@ impl State {
                     version: 0,
                     insert,
                     too_big: false,
+                    modified: SystemTime::now(),
                 },
             );
             ino
@@ -1914,7 +1970,11 @@ impl State {
             Obj::Scratch | Obj::Pending => {
                 let data = match src_obj {
                     Obj::Scratch => {
-                        let s = self.inode(src)?.scratch.cloned().unwrap_or_default();
+                        let s = self
+                            .inode(src)?
+                            .scratch
+                            .cloned()
+                            .unwrap_or_else(|| ScratchFile::new(Vec::new(), None));
                         if s.link.is_some() {
                             return Err(FsError::Invalid("a symlink cannot become a key".into()));
                         }
@@ -1963,7 +2023,7 @@ impl State {
                     .insert(newname.to_owned());
                 self.table.rename(src, newparent, newname);
                 self.table
-                    .set_scratch(src, Some(ScratchFile { data, link: None }));
+                    .set_scratch(src, Some(ScratchFile::new(data, None)));
                 self.open.remove(&src);
             }
             _ => {
@@ -2022,10 +2082,7 @@ impl State {
         let ino = self.table.insert(parent, name, Place::Live, false);
         self.table.set_scratch(
             ino,
-            Some(ScratchFile {
-                data: Vec::new(),
-                link: Some(target.to_vec()),
-            }),
+            Some(ScratchFile::new(Vec::new(), Some(target.to_vec()))),
         );
         self.extras
             .entry(parent)
@@ -2061,7 +2118,7 @@ impl State {
                 Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
                 Obj::Scratch => {
                     if let Some(s) = self.table.scratch_mut(ino) {
-                        s.data.resize(size as usize, 0);
+                        s.data_mut().resize(size as usize, 0);
                     }
                 }
                 _ => {
@@ -2071,6 +2128,7 @@ impl State {
                             o.version += 1;
                             o.dirty = true;
                             o.wrote = true;
+                            o.modified = SystemTime::now();
                         }
                         o.too_big = false;
                     } else if let Obj::File { blob } = obj {

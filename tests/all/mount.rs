@@ -1596,8 +1596,13 @@ fn cached_listings_follow_changes_the_kernel_did_not_make() {
 fn a_folder_mtime_moves_at_every_change_of_its_listing() {
     let m = Mount::new(DOC);
     let mtime = |p: &str| m.sh_ok(&format!("stat -c %y {p}"));
-    // The import's commit is most likely in this same second: the first save too.
+    // The import's commit is most likely in this same second: the first saves too.
     for (step, folder) in [
+        // Another writer's (the mount follows the branch within 0.2 s).
+        (
+            r#""$VALFS" --repo "$REPO" set sub/deep/new 1 && sleep 0.6"#,
+            "sub/deep",
+        ),
         ("echo 1 > sub/a", "sub"),
         ("echo 2 > sub/b", "sub"),
         ("rm sub/a", "sub"),
@@ -1649,6 +1654,31 @@ print(len(names), len(set(names)), len(b), "k00000" in first, "k00000" in b)
     );
 }
 
+/// The same when the first reader reads the kernel's cached copy of a listing the daemon made
+/// for an earlier reader: the kernel sends it back to the daemon mid-way once the change
+/// dropped its copy, and the daemon still has that listing.
+#[test]
+fn a_reader_of_the_kernels_cached_listing_finishes_it_after_a_change() {
+    let keys: Vec<String> = (0..5_000).map(|i| format!("\"k{i:05}\": {i}")).collect();
+    let m = Mount::new(&format!("{{ \"big\": {{ {} }} }}", keys.join(", ")));
+    let out = m.sh_ok(
+        r#"ls big > /dev/null; python3 -c '
+import os
+a = os.scandir("big")
+first = [next(a).name for _ in range(10)]
+os.unlink("big/k00000")
+b = sorted(e.name for e in os.scandir("big"))
+rest = [e.name for e in a]
+names = first + rest
+print(len(names), len(set(names)), len(b), "k00000" in first, "k00000" in b)
+'"#,
+    );
+    assert_eq!(
+        out, "5000 5000 4999 True False\n",
+        "count, distinct, second reader's count"
+    );
+}
+
 /// A listing closes the gaps removals left in a vector: the names after a gap mean the next
 /// elements from then on, also names the kernel had cached, at once (the listing announces it
 /// before its reply).
@@ -1676,6 +1706,38 @@ fn another_writers_commit_shows_through_cached_names_and_pages() {
     assert_eq!(m.cat("name"), "\"Ann\"\n");
     assert_eq!(m.errno("os.stat('v/11')"), ENOENT, "v has 11 elements now");
     assert_eq!(m.cat("v/03"), "4\n");
+}
+
+/// A file held open by a reader while another writer changes it: the reader reads the new
+/// bytes (as after an in-place write on any filesystem), and never puts the old ones back in
+/// the kernel's pages, which every later reader shares.
+#[test]
+fn a_reader_open_across_another_writers_commit_reads_the_new_bytes() {
+    // The script drops the page cache (a global drop: the other tests' wait).
+    let _held = harness::hold_caches();
+    let m = Mount::new(DOC);
+    let out = m.sh_ok(
+        r#"python3 -c '
+import os, subprocess, time
+r1 = open("name")
+print(r1.read().strip())
+subprocess.run([os.environ["VALFS"], "--repo", os.environ["REPO"], "set", "name", "\"Ann\""], check=True)
+cat = lambda: subprocess.run(["cat", "name"], capture_output=True, text=True).stdout.strip()
+deadline = time.time() + 2
+while cat() != "\"Ann\"" and time.time() < deadline:
+    time.sleep(0.05)
+print(cat())
+subprocess.run(["sync"])
+open("/proc/sys/vm/drop_caches", "w").write("1\n")
+r1.seek(0)
+print(r1.read().strip())
+print(cat())
+'"#,
+    );
+    assert_eq!(
+        out, "\"Joe\"\n\"Ann\"\n\"Ann\"\n\"Ann\"\n",
+        "before, another reader, the first reader again, a new reader"
+    );
 }
 
 /// A reader's close saves nothing: a file half written by another descriptor is saved when
