@@ -1396,6 +1396,7 @@ impl State {
                 let (parent, name) = (i.parent, i.name.to_owned());
                 self.table.detach(parent, &name);
                 inval.entries.push((parent, name));
+                self.touched.push(parent);
             }
             self.forget(ino, 0);
         }
@@ -1874,6 +1875,7 @@ impl State {
                 if self.store.node_at(self.root, &path).is_ok() {
                     self.edit(vec![Edit::Remove(path.clone())], format!("rm {path}"))?;
                     self.removed(parent, &name)?;
+                    self.touched.push(parent);
                 }
             }
         }

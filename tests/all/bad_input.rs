@@ -249,6 +249,34 @@ fn retrying_a_refused_save_of_a_new_file_works() {
     assert_eq!(m.head_value()["new"], json!("ok"));
 }
 
+/// A new file whose save is refused is gone from its folder's listing too, though the kernel
+/// cached a listing that showed it while it was open.
+#[test]
+fn a_refused_new_file_leaves_the_listing() {
+    let m = Mount::new(DOC);
+    let out = m.sh_ok(
+        r#"python3 -c '
+import os, time
+fd = os.open("new", os.O_WRONLY | os.O_CREAT)
+os.write(fd, b"ok\x80")
+print("new" in os.listdir("."))
+try:
+    os.close(fd)
+except OSError as e:
+    print(e.errno)
+for _ in range(40):
+    if "new" not in os.listdir("."):
+        break
+    time.sleep(0.05)
+print("new" in os.listdir("."))
+'"#,
+    );
+    assert_eq!(
+        out, "True\n22\nFalse\n",
+        "listed while open, EINVAL at close, then gone"
+    );
+}
+
 /// Runs Python as user `nobody` in the mount; returns the errno it got, or 0.
 fn errno_as_nobody(m: &Mount, code: &str) -> i32 {
     let script = "import os, sys\ntry:\n    exec(sys.argv[1])\n    print(0)\nexcept OSError as e:\n    print(e.errno)\n";
