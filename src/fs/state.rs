@@ -163,6 +163,16 @@ struct Handle {
     counted: bool,
 }
 
+/// A listing kept for the kernel's reads past its first entries.
+struct Kept {
+    ino: Ino,
+    /// Its number, which the offsets given to the kernel carry.
+    no: u32,
+    entries: Vec<Listed>,
+    /// The kernel read it to its end (a reader of its cached copy may still come back).
+    read: bool,
+}
+
 /// What a directory's last listing was made of.
 #[derive(Clone, Copy, Debug)]
 struct Print {
@@ -228,9 +238,9 @@ pub struct State {
     table: Table,
     open: HashMap<Ino, OpenFile>,
     handles: HashMap<u64, Handle>,
-    /// The latest listings made, for the kernel's reads past their first entries: each with
-    /// its number, which the offsets given to the kernel carry (see [`State::listing`]).
-    listings: Vec<(Ino, u32, Vec<Listed>)>,
+    /// The latest listings made, for the kernel's reads past their first entries, the most
+    /// recently used last (see [`State::listing`]).
+    listings: Vec<Kept>,
     /// The number of the latest listing made.
     listing_no: u32,
     /// A commit was made or followed: `.history` lists one more version.
@@ -415,26 +425,51 @@ impl State {
     /// kernel's pages of a file are shared by all its readers, and a reader still reading the
     /// old bytes would put them back after the kernel dropped them.
     fn reload_open(&mut self) {
-        let clean: Vec<Ino> = self
+        // What readers hold of live files: open buffers with nothing pending and no writer (a
+        // writer's buffer holds the bytes it wrote, which may read differently from what was
+        // saved), and the snapshots of later readers.
+        let mut inos: Vec<Ino> = self
             .open
             .iter()
-            .filter(|(_, o)| !o.dirty)
+            .filter(|(_, o)| !o.dirty && o.writers == 0)
             .map(|(&ino, _)| ino)
+            .chain(
+                self.handles
+                    .values()
+                    .filter(|h| h.frozen.is_some())
+                    .map(|h| h.ino),
+            )
             .collect();
-        for ino in clean {
-            // Gone, or a folder now: the old bytes stay (they are nobody's value any more).
+        inos.sort_unstable();
+        inos.dedup();
+        for ino in inos {
+            // Versions never change. Gone, or a folder now: the old bytes stay (they are
+            // nobody's value any more).
+            if !matches!(self.place(ino), Ok(Place::Live)) {
+                continue;
+            }
             let Ok(Obj::File { blob }) = self.resolve(ino) else {
                 continue;
             };
             let Ok(data) = self.store.read_blob(blob) else {
                 continue;
             };
+            let data = Arc::new(data);
             if let Some(o) = self.open.get_mut(&ino)
-                && *o.data != data
+                && !o.dirty
+                && o.writers == 0
+                && o.data != data
             {
-                o.data = Arc::new(data);
+                o.data = Arc::clone(&data);
                 o.version += 1;
                 o.modified = SystemTime::now();
+            }
+            for h in self.handles.values_mut().filter(|h| h.ino == ino) {
+                if let Some(f) = &mut h.frozen
+                    && *f != data
+                {
+                    *f = Arc::clone(&data);
+                }
             }
         }
     }
@@ -962,10 +997,20 @@ impl State {
     /// small one stays a while, for a reader of the kernel's cached copy that the kernel sends
     /// back to the daemon mid-way (the cache was dropped after a change).
     pub fn listing_read(&mut self, ino: Ino, no: u32) {
-        if let Some(at) = self.listings.iter().position(|l| (l.0, l.1) == (ino, no))
-            && self.listings[at].2.len() > BIG_LISTING
+        if let Some(at) = self
+            .listings
+            .iter()
+            .position(|k| (k.ino, k.no) == (ino, no))
         {
-            self.listings.remove(at);
+            self.listings[at].read = true;
+            if self.listings[at].entries.len() > BIG_LISTING {
+                self.forget_listing(at);
+            }
+        }
+    }
+
+    fn forget_listing(&mut self, at: usize) {
+        if self.listings.remove(at).entries.len() > BIG_LISTING {
             crate::sys::trim_heap();
         }
     }
@@ -977,34 +1022,51 @@ impl State {
     /// (The kernel opens directories without telling the daemon, and caches the listings
     /// until told they changed.)
     pub fn listing(&mut self, ino: Ino, no: Option<u32>) -> Result<(u32, &[Listed])> {
-        let kept = no.and_then(|no| self.listings.iter().position(|l| (l.0, l.1) == (ino, no)));
-        let at = match kept {
-            Some(at) => at,
-            None => {
-                let made = self.list(ino)?;
-                if ino != HISTORY
-                    && !self.gaps.contains_key(&ino)
-                    && let Ok(Some(p)) = self.print(ino)
-                {
-                    self.listed.insert(ino, p);
-                }
-                // Two per folder: a reader started before the latest change, and the latest.
-                let mine = self.listings.iter().filter(|l| l.0 == ino).count();
-                if mine >= 2
-                    && let Some(at) = self.listings.iter().position(|l| l.0 == ino)
-                {
-                    self.listings.remove(at);
-                } else if self.listings.len() >= RECENT_LISTINGS {
-                    self.listings.remove(0);
-                }
-                // Offsets are (number << 32 | position) and stay positive: numbers below 2^31.
-                self.listing_no = self.listing_no % (i32::MAX as u32) + 1;
-                self.listings.push((ino, self.listing_no, made));
-                self.listings.len() - 1
+        let kept = no.and_then(|no| {
+            self.listings
+                .iter()
+                .position(|k| (k.ino, k.no) == (ino, no))
+        });
+        if let Some(at) = kept {
+            // The most recently used go last.
+            let k = self.listings.remove(at);
+            self.listings.push(k);
+        } else {
+            let entries = self.list(ino)?;
+            if ino != HISTORY
+                && !self.gaps.contains_key(&ino)
+                && let Ok(Some(p)) = self.print(ino)
+            {
+                self.listed.insert(ino, p);
             }
-        };
-        let (_, no, entries) = &self.listings[at];
-        Ok((*no, entries))
+            // Two per folder (a reader started before the latest change, and the latest), and
+            // RECENT_LISTINGS in all; the ones read to their end go first, then the oldest.
+            let evict = |l: &[Kept], mine: bool| {
+                let of = |k: &&Kept| !mine || k.ino == ino;
+                l.iter()
+                    .position(|k| of(&k) && k.read)
+                    .or_else(|| l.iter().position(|k| of(&k)))
+            };
+            if self.listings.iter().filter(|k| k.ino == ino).count() >= 2 {
+                if let Some(at) = evict(&self.listings, true) {
+                    self.forget_listing(at);
+                }
+            } else if self.listings.len() >= RECENT_LISTINGS
+                && let Some(at) = evict(&self.listings, false)
+            {
+                self.forget_listing(at);
+            }
+            // Offsets are (number << 32 | position) and stay positive: numbers below 2^31.
+            self.listing_no = self.listing_no % (i32::MAX as u32) + 1;
+            self.listings.push(Kept {
+                ino,
+                no: self.listing_no,
+                entries,
+                read: false,
+            });
+        }
+        let k = self.listings.last().ok_or(FsError::NotFound)?;
+        Ok((k.no, &k.entries))
     }
 
     fn list(&mut self, ino: Ino) -> Result<Vec<Listed>> {

@@ -1679,6 +1679,39 @@ print(len(names), len(set(names)), len(b), "k00000" in first, "k00000" in b)
     );
 }
 
+/// The same while many other folders are listed meanwhile: the listings read to their end make
+/// room first, not the one a reader is halfway through.
+#[test]
+fn a_reader_halfway_through_a_listing_outlasts_other_listings() {
+    let keys: Vec<String> = (0..5_000).map(|i| format!("\"k{i:05}\": {i}")).collect();
+    let others: Vec<String> = (0..40)
+        .map(|i| format!("\"f{i}\": {{\"x\": {i}}}"))
+        .collect();
+    let m = Mount::new(&format!(
+        "{{ \"big\": {{ {} }}, {} }}",
+        keys.join(", "),
+        others.join(", ")
+    ));
+    let out = m.sh_ok(
+        r#"python3 -c '
+import os
+a = os.scandir("big")
+first = [next(a).name for _ in range(10)]
+for i in range(40):
+    os.listdir("f%d" % i)
+os.unlink("big/k00000")
+b = sorted(e.name for e in os.scandir("big"))
+rest = [e.name for e in a]
+names = first + rest
+print(len(names), len(set(names)), len(b))
+'"#,
+    );
+    assert_eq!(
+        out, "5000 5000 4999\n",
+        "count, distinct, second reader's count"
+    );
+}
+
 /// A listing closes the gaps removals left in a vector: the names after a gap mean the next
 /// elements from then on, also names the kernel had cached, at once (the listing announces it
 /// before its reply).
@@ -1716,28 +1749,54 @@ fn a_reader_open_across_another_writers_commit_reads_the_new_bytes() {
     // The script drops the page cache (a global drop: the other tests' wait).
     let _held = harness::hold_caches();
     let m = Mount::new(DOC);
+    // r0 opens the file first (it shares the open buffer), r1 next (it holds a snapshot).
     let out = m.sh_ok(
         r#"python3 -c '
 import os, subprocess, time
-r1 = open("name")
-print(r1.read().strip())
+r0, r1 = open("name"), open("name")
+print(r0.read().strip(), r1.read().strip())
 subprocess.run([os.environ["VALFS"], "--repo", os.environ["REPO"], "set", "name", "\"Ann\""], check=True)
 cat = lambda: subprocess.run(["cat", "name"], capture_output=True, text=True).stdout.strip()
 deadline = time.time() + 2
 while cat() != "\"Ann\"" and time.time() < deadline:
     time.sleep(0.05)
 print(cat())
-subprocess.run(["sync"])
-open("/proc/sys/vm/drop_caches", "w").write("1\n")
-r1.seek(0)
-print(r1.read().strip())
-print(cat())
+def drop():
+    subprocess.run(["sync"])
+    open("/proc/sys/vm/drop_caches", "w").write("1\n")
+for r in (r1, r0):
+    drop()
+    r.seek(0)
+    print(r.read().strip(), cat())
 '"#,
     );
     assert_eq!(
-        out, "\"Joe\"\n\"Ann\"\n\"Ann\"\n\"Ann\"\n",
-        "before, another reader, the first reader again, a new reader"
+        out, "\"Joe\" \"Joe\"\n\"Ann\"\n\"Ann\" \"Ann\"\n\"Ann\" \"Ann\"\n",
+        "before; a new reader; the second reader, then a new one; the first, then a new one"
     );
+}
+
+/// A writer that saved (fsync) and goes on writing keeps its own bytes when another writer
+/// commits meanwhile: its buffer holds what it wrote (`Bob`), not the saved text (`"Bob"`).
+#[test]
+fn a_writer_going_on_after_fsync_keeps_its_bytes_across_another_writers_commit() {
+    let m = Mount::new(DOC);
+    m.sh_ok(
+        r#"python3 -c '
+import os, subprocess, time
+w = os.open("name", os.O_WRONLY | os.O_TRUNC)
+os.write(w, b"Bob")
+os.fsync(w)
+subprocess.run([os.environ["VALFS"], "--repo", os.environ["REPO"], "set", "age", "7"], check=True)
+deadline = time.time() + 2
+while open("age").read() != "7\n" and time.time() < deadline:
+    time.sleep(0.05)
+os.write(w, b" Smith")
+os.close(w)
+'"#,
+    );
+    assert_eq!(m.head_value()["name"], json!("Bob Smith"));
+    assert_eq!(m.head_value()["age"], json!(7));
 }
 
 /// A reader's close saves nothing: a file half written by another descriptor is saved when
