@@ -1758,7 +1758,7 @@ r0, r1 = open("name"), open("name")
 print(r0.read().strip(), r1.read().strip())
 subprocess.run([os.environ["VALFS"], "--repo", os.environ["REPO"], "set", "name", "\"Ann\""], check=True)
 cat = lambda: subprocess.run(["cat", "name"], capture_output=True, text=True).stdout.strip()
-deadline = time.time() + 2
+deadline = time.time() + 5
 while cat() != "\"Ann\"" and time.time() < deadline:
     time.sleep(0.05)
 print(cat())
@@ -1789,7 +1789,7 @@ w = os.open("name", os.O_WRONLY | os.O_TRUNC)
 os.write(w, b"Bob")
 os.fsync(w)
 subprocess.run([os.environ["VALFS"], "--repo", os.environ["REPO"], "set", "age", "7"], check=True)
-deadline = time.time() + 2
+deadline = time.time() + 5
 while open("age").read() != "7\n" and time.time() < deadline:
     time.sleep(0.05)
 os.write(w, b" Smith")
