@@ -743,13 +743,10 @@ impl State {
             return;
         };
         let now = self.next_stamp();
-        if let Some(m) = self
-            .table
-            .get(dir)
-            .and_then(|i| i.meta.mtime)
-            .and(self.table.meta_mut(dir))
-        {
-            // Set by touch(1) or utimes(2): a change moves it on, as on any filesystem.
+        // Set by touch(1) or utimes(2): a change moves it on, as on any filesystem. (Only
+        // then: `meta_mut` gives the inode room for attributes it would otherwise not have.)
+        let explicit = self.table.get(dir).is_some_and(|i| i.meta.mtime.is_some());
+        if explicit && let Some(m) = self.table.meta_mut(dir) {
             m.mtime = Some(now);
         } else if let Ok(path) = self.store_path(dir) {
             self.seen.insert(path.to_string(), (tree, now));
