@@ -1629,28 +1629,44 @@ fn a_folder_mtime_moves_at_every_change_of_its_listing() {
     }
 }
 
-/// Two readers of one folder, a change between: the one that started first reads its listing
-/// to the end as it was when it started (each entry once), though the other started over after
-/// the change and the kernel cached the new listing.
-#[test]
-fn a_reader_halfway_through_a_listing_finishes_it_after_a_change() {
-    let keys: Vec<String> = (0..20_000).map(|i| format!("\"k{i:05}\": {i}")).collect();
-    let m = Mount::new(&format!("{{ \"big\": {{ {} }} }}", keys.join(", ")));
-    // 20,000 entries are far more than one getdents(2) of glibc's readdir returns.
-    let out = m.sh_ok(
-        r#"python3 -c '
+/// A reader reads the first 10 entries of a folder `big` of `keys` entries (after the shell
+/// command `before`, and then the Python lines `meanwhile`), `big/k00000` is removed, a second
+/// reader lists `big`, and the first reads on. Prints the first reader's entry count and
+/// distinct count, the second's count, and whether each saw `k00000`.
+fn read_halfway_across_a_change(keys: usize, before: &str, meanwhile: &str) -> String {
+    let keys: Vec<String> = (0..keys).map(|i| format!("\"k{i:05}\": {i}")).collect();
+    let others: Vec<String> = (0..40)
+        .map(|i| format!("\"f{i}\": {{\"x\": {i}}}"))
+        .collect();
+    let m = Mount::new(&format!(
+        "{{ \"big\": {{ {} }}, {} }}",
+        keys.join(", "),
+        others.join(", ")
+    ));
+    m.sh_ok(&format!(
+        r#"{before} python3 -c '
 import os
 a = os.scandir("big")
 first = [next(a).name for _ in range(10)]
+{meanwhile}
 os.unlink("big/k00000")
 b = sorted(e.name for e in os.scandir("big"))
 rest = [e.name for e in a]
 names = first + rest
 print(len(names), len(set(names)), len(b), "k00000" in first, "k00000" in b)
-'"#,
-    );
+'"#
+    ))
+}
+
+/// Two readers of one folder, a change between: the one that started first reads its listing
+/// to the end as it was when it started (each entry once), though the other started over after
+/// the change and the kernel cached the new listing.
+#[test]
+fn a_reader_halfway_through_a_listing_finishes_it_after_a_change() {
+    // 20,000 entries are far more than one getdents(2) of glibc's readdir returns.
     assert_eq!(
-        out, "20000 20000 19999 True False\n",
+        read_halfway_across_a_change(20_000, "", ""),
+        "20000 20000 19999 True False\n",
         "count, distinct, second reader's count"
     );
 }
@@ -1660,22 +1676,9 @@ print(len(names), len(set(names)), len(b), "k00000" in first, "k00000" in b)
 /// dropped its copy, and the daemon still has that listing.
 #[test]
 fn a_reader_of_the_kernels_cached_listing_finishes_it_after_a_change() {
-    let keys: Vec<String> = (0..5_000).map(|i| format!("\"k{i:05}\": {i}")).collect();
-    let m = Mount::new(&format!("{{ \"big\": {{ {} }} }}", keys.join(", ")));
-    let out = m.sh_ok(
-        r#"ls big > /dev/null; python3 -c '
-import os
-a = os.scandir("big")
-first = [next(a).name for _ in range(10)]
-os.unlink("big/k00000")
-b = sorted(e.name for e in os.scandir("big"))
-rest = [e.name for e in a]
-names = first + rest
-print(len(names), len(set(names)), len(b), "k00000" in first, "k00000" in b)
-'"#,
-    );
     assert_eq!(
-        out, "5000 5000 4999 True False\n",
+        read_halfway_across_a_change(5_000, "ls big > /dev/null;", ""),
+        "5000 5000 4999 True False\n",
         "count, distinct, second reader's count"
     );
 }
@@ -1684,31 +1687,10 @@ print(len(names), len(set(names)), len(b), "k00000" in first, "k00000" in b)
 /// room first, not the one a reader is halfway through.
 #[test]
 fn a_reader_halfway_through_a_listing_outlasts_other_listings() {
-    let keys: Vec<String> = (0..5_000).map(|i| format!("\"k{i:05}\": {i}")).collect();
-    let others: Vec<String> = (0..40)
-        .map(|i| format!("\"f{i}\": {{\"x\": {i}}}"))
-        .collect();
-    let m = Mount::new(&format!(
-        "{{ \"big\": {{ {} }}, {} }}",
-        keys.join(", "),
-        others.join(", ")
-    ));
-    let out = m.sh_ok(
-        r#"python3 -c '
-import os
-a = os.scandir("big")
-first = [next(a).name for _ in range(10)]
-for i in range(40):
-    os.listdir("f%d" % i)
-os.unlink("big/k00000")
-b = sorted(e.name for e in os.scandir("big"))
-rest = [e.name for e in a]
-names = first + rest
-print(len(names), len(set(names)), len(b))
-'"#,
-    );
+    let others = "for i in range(40):\n    os.listdir(\"f%d\" % i)";
     assert_eq!(
-        out, "5000 5000 4999\n",
+        read_halfway_across_a_change(5_000, "", others),
+        "5000 5000 4999 True False\n",
         "count, distinct, second reader's count"
     );
 }
