@@ -7,15 +7,23 @@
 //! A walk over a mounted value makes the kernel keep an inode for every path it looked up (`find`
 //! looks up every directory, `du` or `ls -lR` every file too: 800,000 for a 10 MB document), so an
 //! inode costs the daemon about 40 bytes, all told:
-//! - a 32-byte `Slot` in a chunk of `CHUNK`: the inode's number is its place. A removed inode's
-//!   number goes to the next new one, the lowest free chunk first, so the live inodes stay
-//!   packed and a chunk they all left is given back at [`Table::shrink`];
+//! - a 40-byte `Slot` in a chunk of `CHUNK`: its place is the inode's *id* inside the table. A
+//!   removed inode's place goes to the next new one, the lowest free chunk first, so the live
+//!   inodes stay packed and a chunk they all left is given back at [`Table::shrink`];
+//! - the inode's *number*, what the kernel and `stat` see, is a hash of its parent's number and
+//!   its name (see [`natural`]): an entry keeps its number while it exists at its path, also
+//!   after the kernel forgot it and at the next mount, `d_ino` in a listing is the number a
+//!   lookup gives, and versions under `.history` (other parents) get numbers of their own. A
+//!   number is never given to another entry while the kernel holds it: when the natural number
+//!   is taken (an entry renamed keeps its number, so `NAME` renamed to `NAME~` still holds
+//!   `NAME`'s), the next free one in a fixed sequence is taken and remembered for that path
+//!   (`moved`) until the entry leaves it;
 //! - a name is a number in `Names`, where each distinct name is kept once;
 //! - the index by (parent, name) holds only slot numbers, and compares through the slots;
 //! - what few inodes have (a version's commit, a scratch file's bytes, attributes set by chmod,
 //!   touch or setxattr) is behind one pointer, `Rare`.
 //!
-//! Reusing numbers is safe because an inode is removed only once the kernel forgot it and no
+//! Reusing places is safe because an inode is removed only once the kernel forgot it and no
 //! state keeps its number.
 
 mod names;
@@ -126,13 +134,15 @@ pub struct Inode<'a> {
     pub meta: &'a Meta,
 }
 
-/// What every inode has. Numbers fit in 32 bits: a slot's number is its place plus
-/// [`FIRST`], and 2^32 slots would not fit in memory.
+/// What every inode has. Ids fit in 32 bits: a slot's id is its place plus [`FIRST`], and 2^32
+/// slots would not fit in memory.
 struct Slot {
     nlookup: u64,
+    /// The inode's number, as the kernel knows it.
+    number: Ino,
     rare: Option<Box<Rare>>,
-    /// The inode it is named in; 0 once detached. An inode is in the index exactly when this
-    /// is not 0.
+    /// The id of the inode it is named in ([`ROOT`] and [`HISTORY`] are their own ids); 0 once
+    /// detached. An inode is in the index exactly when this is not 0.
     parent: u32,
     /// A number in [`Names`].
     name: u32,
@@ -217,18 +227,42 @@ fn slot_at(chunks: &[Option<Chunk>], at: usize) -> Option<&Slot> {
         .as_ref()
 }
 
-fn place_of(ino: Ino) -> Option<usize> {
-    usize::try_from(ino.checked_sub(FIRST)?).ok()
+fn place_of(id: u32) -> Option<usize> {
+    usize::try_from(Ino::from(id).checked_sub(FIRST)?).ok()
 }
 
-fn ino_at(at: usize) -> Ino {
-    at as Ino + FIRST
+fn id_at(at: usize) -> u32 {
+    u32::try_from(at as Ino + FIRST).expect("2^32 inodes do not fit in memory")
 }
 
-/// An inode number as slots keep it: numbers this table hands out fit, and any other number is
-/// no inode's parent (0).
-fn short(ino: Ino) -> u32 {
-    u32::try_from(ino).unwrap_or(0)
+/// The numbers kept for the kernel's own use and ours: 0 (none), [`ROOT`], [`HISTORY`].
+fn reserved(n: Ino) -> bool {
+    n < FIRST
+}
+
+/// The number an entry named `name` in the directory numbered `parent` gets, unless taken: a
+/// hash (FNV-1a, then SplitMix64's finalizer) fixed across mounts and builds, below 2^63 (some
+/// programs print numbers as signed).
+pub fn natural(parent: Ino, name: &str) -> Ino {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parent.to_le_bytes().iter().chain(name.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let n = finalize(h);
+    if reserved(n) { n + FIRST } else { n }
+}
+
+/// The number tried after `n` when `n` is taken.
+fn after(n: Ino) -> Ino {
+    let n = finalize(n.wrapping_add(1));
+    if reserved(n) { n + FIRST } else { n }
+}
+
+fn finalize(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) & (u64::MAX >> 1)
 }
 
 /// Inodes by number and by (parent, name).
@@ -241,6 +275,12 @@ pub struct Table {
     names: Names,
     /// The places of the named inodes, by (parent, name) as their slots hold them.
     index: HashTable<u32>,
+    /// The places of all inodes, by number.
+    numbers: HashTable<u32>,
+    /// Paths whose entry has a number other than its natural one (it was taken, or the entry
+    /// was renamed there), by (parent's number, name). Kept after the kernel forgot the entry,
+    /// so it keeps its number; dropped when the entry leaves the path.
+    moved: std::collections::HashMap<(Ino, Box<str>), Ino>,
     hasher: RandomState,
     /// Counts the changes that make a name mean another inode (detach, rename).
     generation: u64,
@@ -256,6 +296,8 @@ impl Default for Table {
             len: 0,
             names: Names::default(),
             index: HashTable::new(),
+            numbers: HashTable::new(),
+            moved: std::collections::HashMap::new(),
             hasher: RandomState::new(),
             generation: 0,
             renamed: false,
@@ -275,25 +317,62 @@ impl Table {
         std::mem::take(&mut self.renamed)
     }
 
-    /// Every inode with its number.
-    fn slots(&self) -> impl Iterator<Item = (Ino, &Slot)> {
+    /// Every inode with its id.
+    fn slots(&self) -> impl Iterator<Item = (u32, &Slot)> {
         self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
             chunk.iter().flat_map(move |chunk| {
                 chunk
                     .slots
                     .iter()
                     .enumerate()
-                    .filter_map(move |(at, s)| Some((ino_at(c * CHUNK + at), s.as_ref()?)))
+                    .filter_map(move |(at, s)| Some((id_at(c * CHUNK + at), s.as_ref()?)))
             })
         })
     }
 
+    /// The place of the inode with a number.
+    fn place(&self, ino: Ino) -> Option<usize> {
+        let chunks = &self.chunks;
+        self.numbers
+            .find(self.number_hash(ino), |&at| {
+                slot_at(chunks, at as usize).is_some_and(|s| s.number == ino)
+            })
+            .map(|&at| at as usize)
+    }
+
+    fn number_hash(&self, ino: Ino) -> u64 {
+        self.hasher.hash_one(ino)
+    }
+
+    /// The id of the inode with a number ([`ROOT`] and [`HISTORY`] are their own; 0: none).
+    fn id(&self, ino: Ino) -> u32 {
+        match ino {
+            ROOT | HISTORY => ino as u32,
+            _ => self.place(ino).map_or(0, id_at),
+        }
+    }
+
+    /// The number of the inode with an id.
+    fn number(&self, id: u32) -> Ino {
+        match Ino::from(id) {
+            0 => 0,
+            n @ (ROOT | HISTORY) => n,
+            _ => place_of(id)
+                .and_then(|at| slot_at(&self.chunks, at))
+                .map_or(0, |s| s.number),
+        }
+    }
+
     fn slot(&self, ino: Ino) -> Option<&Slot> {
-        slot_at(&self.chunks, place_of(ino)?)
+        slot_at(&self.chunks, self.place(ino)?)
     }
 
     fn slot_mut(&mut self, ino: Ino) -> Option<&mut Slot> {
-        let at = place_of(ino)?;
+        let at = self.place(ino)?;
+        self.slot_at_mut(at)
+    }
+
+    fn slot_at_mut(&mut self, at: usize) -> Option<&mut Slot> {
         self.chunks
             .get_mut(at / CHUNK)?
             .as_mut()?
@@ -304,12 +383,13 @@ impl Table {
 
     /// The named children of a directory (a scan of the whole table: for rare events only).
     pub fn children(&self, parent: Ino) -> Vec<(Ino, String)> {
-        let Ok(parent) = u32::try_from(parent) else {
+        let parent = self.id(parent);
+        if parent == 0 {
             return Vec::new();
-        };
+        }
         self.slots()
             .filter(|(_, s)| s.parent == parent)
-            .map(|(ino, s)| (ino, self.names.get(s.name).to_owned()))
+            .map(|(_, s)| (s.number, self.names.get(s.name).to_owned()))
             .collect()
     }
 
@@ -317,7 +397,7 @@ impl Table {
         let s = self.slot(ino)?;
         let rare = s.rare.as_deref();
         Some(Inode {
-            parent: s.parent.into(),
+            parent: self.number(s.parent),
             name: self.names.get(s.name),
             place: rare.map_or(Place::Live, |r| r.place),
             is_dir: s.children & DIR != 0,
@@ -388,13 +468,63 @@ impl Table {
     }
 
     pub fn find(&self, parent: Ino, name: &str) -> Option<Ino> {
-        let (parent, name) = (short(parent), self.names.find(name)?);
+        let (parent, name) = (self.id(parent), self.names.find(name)?);
         let chunks = &self.chunks;
-        self.index
-            .find(self.key_hash(parent, name), |&at| {
-                slot_at(chunks, at as usize).is_some_and(|s| (s.parent, s.name) == (parent, name))
-            })
-            .map(|&at| ino_at(at as usize))
+        let &at = self.index.find(self.key_hash(parent, name), |&at| {
+            slot_at(chunks, at as usize).is_some_and(|s| (s.parent, s.name) == (parent, name))
+        })?;
+        slot_at(chunks, at as usize).map(|s| s.number)
+    }
+
+    /// The number of the entry at (parent, name): the one it has, or the one a lookup would
+    /// give it now (for `d_ino` in listings).
+    pub fn number_for(&self, parent: Ino, name: &str) -> Ino {
+        self.find(parent, name)
+            .unwrap_or_else(|| self.free_number(parent, name))
+    }
+
+    /// The number a new entry at (parent, name) gets: the one remembered for the path, else
+    /// its natural one; the next in sequence while taken.
+    fn free_number(&self, parent: Ino, name: &str) -> Ino {
+        let mut n = self
+            .moved
+            .get(&(parent, Box::from(name)))
+            .copied()
+            .unwrap_or_else(|| natural(parent, name));
+        while self.place(n).is_some() {
+            n = after(n);
+        }
+        n
+    }
+
+    /// Remembers the number of the entry now at (parent, name) if it is not the natural one.
+    fn note_number(&mut self, parent: Ino, name: &str, n: Ino) {
+        if n == natural(parent, name) {
+            self.moved.remove(&(parent, Box::from(name)));
+        } else {
+            self.moved.insert((parent, Box::from(name)), n);
+        }
+    }
+
+    fn index_number(&mut self, at: usize) {
+        let Some(n) = slot_at(&self.chunks, at).map(|s| s.number) else {
+            return;
+        };
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let at = u32::try_from(at).expect("a place fits in 32 bits, as its id does");
+        self.numbers.insert_unique(hasher.hash_one(n), at, |&at| {
+            slot_at(chunks, at as usize).map_or(0, |s| hasher.hash_one(s.number))
+        });
+    }
+
+    fn unindex_number(&mut self, at: usize) {
+        let Some(n) = slot_at(&self.chunks, at).map(|s| s.number) else {
+            return;
+        };
+        let hash = self.number_hash(n);
+        if let Ok(e) = self.numbers.find_entry(hash, |&p| p as usize == at) {
+            e.remove();
+        }
     }
 
     /// Takes the inode at (parent, name) out of the index (only if it is at place `only`, when
@@ -445,8 +575,8 @@ impl Table {
         let named = || self.slots().filter(|(_, s)| s.parent != 0);
         let mut index = HashTable::with_capacity(named().count());
         let (chunks, hasher) = (&self.chunks, &self.hasher);
-        for (ino, s) in named() {
-            let at = u32::try_from(ino - FIRST).expect("a place fits in 32 bits");
+        for (id, s) in named() {
+            let at = u32::try_from(Ino::from(id) - FIRST).expect("a place fits in 32 bits");
             index.insert_unique(hasher.hash_one((s.parent, s.name)), at, |&at| {
                 slot_at(chunks, at as usize).map_or(0, |s| hasher.hash_one((s.parent, s.name)))
             });
@@ -499,7 +629,7 @@ impl Table {
         }
         self.len += 1;
         let at = c * CHUNK + at;
-        u32::try_from(ino_at(at)).expect("2^32 inodes do not fit in memory");
+        id_at(at);
         at
     }
 
@@ -507,23 +637,29 @@ impl Table {
     pub fn insert(&mut self, parent: Ino, name: &str, place: Place, is_dir: bool) -> Ino {
         self.detach(parent, name);
         self.drop_unused_names(false);
+        let number = self.free_number(parent, name);
+        if number != natural(parent, name) {
+            self.note_number(parent, name, number);
+        }
         let slot = Slot {
             nlookup: 0,
+            number,
             rare: (place != Place::Live).then(|| {
                 Box::new(Rare {
                     place,
                     ..Rare::default()
                 })
             }),
-            parent: short(parent),
+            parent: self.id(parent),
             name: self.names.intern(name),
             children: if is_dir { DIR } else { 0 },
             pages: NO_PAGES,
         };
         let at = self.alloc(slot);
         self.index(at);
+        self.index_number(at);
         self.count_child(parent, 1);
-        ino_at(at)
+        number
     }
 
     fn count_child(&mut self, parent: Ino, delta: i32) {
@@ -536,23 +672,23 @@ impl Table {
     /// Unlinks the inode at (parent, name) from its name; it lives on while the kernel or an
     /// open file still refers to it, but no longer resolves.
     pub fn detach(&mut self, parent: Ino, name: &str) -> Option<Ino> {
+        let text = name;
         let name = self.names.find(name)?;
-        let at = self.unindex(short(parent), name, None)?;
+        let at = self.unindex(self.id(parent), name, None)?;
         self.count_child(parent, -1);
         self.generation += 1;
         self.renamed = true;
-        let ino = ino_at(at);
-        if let Some(s) = self.slot_mut(ino) {
-            s.parent = 0;
-        }
-        Some(ino)
+        self.moved.remove(&(parent, Box::from(text)));
+        let s = self.slot_at_mut(at)?;
+        s.parent = 0;
+        Some(s.number)
     }
 
     /// Gives an inode a new name, replacing what was there (an inode that is gone stays gone).
     pub fn rename(&mut self, ino: Ino, parent: Ino, name: &str) {
         self.generation += 1;
         self.renamed = true;
-        let Some(at) = place_of(ino) else {
+        let Some(at) = self.place(ino) else {
             return;
         };
         let Some(&Slot {
@@ -564,16 +700,21 @@ impl Table {
             return;
         };
         if old_parent != 0 && self.unindex(old_parent, old_name, Some(at)).is_some() {
-            self.count_child(old_parent.into(), -1);
+            let old_parent = self.number(old_parent);
+            self.count_child(old_parent, -1);
+            let old_name = Box::from(self.names.get(old_name));
+            self.moved.remove(&(old_parent, old_name));
         }
         if let Some(s) = self.slot_mut(ino) {
             s.parent = 0;
         }
         self.detach(parent, name);
         self.drop_unused_names(false);
+        self.note_number(parent, name, ino);
         let name = self.names.intern(name);
+        let parent_id = self.id(parent);
         if let Some(s) = self.slot_mut(ino) {
-            s.parent = short(parent);
+            s.parent = parent_id;
             s.name = name;
         }
         self.index(at);
@@ -584,9 +725,11 @@ impl Table {
     /// a later inode: only an inode the kernel forgot, that no other is named in (`children` is
     /// 0) and that no state keeps may go.
     pub fn remove(&mut self, ino: Ino) -> Option<Ino> {
-        let at = place_of(ino)?;
+        let at = self.place(ino)?;
         let &Slot { parent, name, .. } = self.slot(ino)?;
         let named = parent != 0 && self.unindex(parent, name, Some(at)).is_some();
+        let parent = self.number(parent);
+        self.unindex_number(at);
         self.chunks
             .get_mut(at / CHUNK)?
             .as_mut()?
@@ -594,8 +737,8 @@ impl Table {
         self.roomy.insert(at / CHUNK);
         self.len -= 1;
         if named {
-            self.count_child(parent.into(), -1);
-            return Some(parent.into());
+            self.count_child(parent, -1);
+            return Some(parent);
         }
         None
     }
@@ -608,7 +751,7 @@ impl Table {
                     .as_ref()
                     .is_none_or(|r| r.place == Place::Live && r.scratch.is_none())
             })
-            .map(|(ino, _)| ino)
+            .map(|(_, s)| s.number)
             .collect()
     }
 }

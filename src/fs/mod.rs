@@ -720,12 +720,6 @@ impl Filesystem for ValFs {
                     } else {
                         FileType::RegularFile
                     };
-                    // Entries not yet looked up have no inode: any unique non-zero number will do.
-                    let child = if child == 0 {
-                        u64::MAX - i as u64
-                    } else {
-                        child
-                    };
                     let next = (u64::from(no) << 32) | (i + 1) as u64;
                     if reply.add(INodeNo(child), next, kind, name) {
                         break;

@@ -1077,7 +1077,7 @@ impl State {
                 .map(|v| {
                     let name = v.name();
                     Listed {
-                        ino: self.table.find(HISTORY, &name).unwrap_or(0),
+                        ino: self.table.number_for(HISTORY, &name),
                         name,
                         is_dir: true,
                     }
@@ -1116,7 +1116,7 @@ impl State {
                 c.name.clone()
             };
             out.push(Listed {
-                ino: self.table.find(ino, &c.name).unwrap_or(0),
+                ino: self.table.number_for(ino, &c.name),
                 name: shown,
                 is_dir: c.node.is_dir(),
             });

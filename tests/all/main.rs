@@ -13,3 +13,4 @@ mod model;
 mod mount;
 mod service;
 mod store;
+mod trust;
