@@ -109,9 +109,11 @@ pub enum Command {
         /// Refuse every change.
         #[arg(long)]
         read_only: bool,
-        /// Owner of every entry (default: the mounting user).
+        /// Owner of every entry, new ones included (default: the mounting user, and with
+        /// --allow-other the user who creates an entry); chown still changes one.
         #[arg(long)]
         uid: Option<u32>,
+        /// Group of every entry, new ones included (as --uid).
         #[arg(long)]
         gid: Option<u32>,
         /// Permission bits to clear, in octal (default: the process umask).
@@ -232,6 +234,7 @@ impl Cli {
                 scratch: crate::fs::scratch::Scratch::new(&o.scratch),
                 coalesce: o.coalesce,
                 read_only: o.read_only,
+                owner_forced: o.uid.is_some() || o.gid.is_some(),
                 uid: o.uid.unwrap_or_else(crate::sys::uid),
                 gid: o.gid.unwrap_or_else(crate::sys::gid),
                 umask: o.umask.unwrap_or_else(crate::sys::umask),

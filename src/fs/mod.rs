@@ -430,18 +430,19 @@ impl Filesystem for ValFs {
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
+        let who = creator(req, mode, umask);
         // Whether names must not be cached when they may shift (kernels without epochs).
         let short = !self.long_names();
         let r = name_str(name).and_then(|n| {
             self.run("mkdir", |s| {
-                Ok((s.mkdir(parent.0, n)?, short && s.names_shift(parent.0)))
+                Ok((s.mkdir(parent.0, n, who)?, short && s.names_shift(parent.0)))
             })
         });
         match r {
@@ -831,14 +832,15 @@ impl Filesystem for ValFs {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let who = creator(req, mode, umask);
         let exclusive = flags & libc::O_EXCL != 0;
         let truncate = flags & libc::O_TRUNC != 0;
         let append = flags & libc::O_APPEND != 0;
@@ -846,7 +848,7 @@ impl Filesystem for ValFs {
         let short = !self.long_names();
         let r = name_str(name).and_then(|n| {
             self.run("create", |s| {
-                let (a, fh) = s.create(parent.0, n, exclusive, truncate, append)?;
+                let (a, fh) = s.create(parent.0, n, who, exclusive, truncate, append)?;
                 Ok((a, fh, short && s.names_shift(parent.0)))
             })
         });
@@ -875,5 +877,15 @@ fn reply_xattr(r: Result<Vec<u8>, Errno>, size: u32, reply: ReplyXattr) {
         Ok(d) if d.len() <= size as usize => reply.data(&d),
         Ok(_) => reply.error(Errno::ERANGE),
         Err(e) => reply.error(e),
+    }
+}
+
+/// Who asks for a new entry: the mode less the caller's umask, the caller's user and group.
+fn creator(req: &Request, mode: u32, umask: u32) -> state::Creator {
+    state::Creator {
+        mode,
+        umask,
+        uid: req.uid(),
+        gid: req.gid(),
     }
 }

@@ -12,6 +12,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+mod perms;
+pub use perms::Creator;
+
 /// Mount settings.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -21,6 +24,9 @@ pub struct Options {
     pub read_only: bool,
     pub uid: u32,
     pub gid: u32,
+    /// `--uid`/`--gid` were given: every entry shows that owner unless chown'ed, new ones
+    /// too (otherwise a new entry belongs to the user who made it).
+    pub owner_forced: bool,
     pub umask: u16,
 }
 
@@ -288,6 +294,12 @@ pub struct State {
     first_time: SystemTime,
     /// The most inodes in the table since memory was last given back.
     peak_inodes: usize,
+    /// Modes and owners users set, by path, on disk (see [`crate::store::meta`]).
+    perms: crate::store::meta::Perms,
+    /// Change times set by chmod, chown and rename, by path.
+    ctimes: perms::Ctimes,
+    /// What the next commit means for `perms`.
+    perms_due: Vec<perms::Due>,
 }
 
 /// A blob's mark for [`Table::pages`](super::inode::Table::pages): 31 bits of its hash, never 0.
@@ -311,6 +323,7 @@ impl State {
     pub fn new(store: Store, opts: Options) -> Result<State> {
         let base = store.head_commit()?;
         let root = store.commit_root(base)?;
+        let perms = perms::open(&store)?;
         let mut state = State {
             store,
             opts,
@@ -346,9 +359,13 @@ impl State {
             first_root: root,
             first_time: SystemTime::UNIX_EPOCH,
             peak_inodes: 0,
+            perms,
+            ctimes: perms::Ctimes::default(),
+            perms_due: Vec::new(),
         };
         state.set_base(base)?;
         state.first_time = state.base_time;
+        state.prune_perms();
         Ok(state)
     }
 
@@ -819,11 +836,16 @@ impl State {
         if let Some(t) = meta.mtime {
             mtime = t;
         }
+        let (set, ctime) = if place == Place::Live && ino != HISTORY {
+            (self.perm_of(ino), self.ctime_of(ino))
+        } else {
+            Default::default()
+        };
         let base_perm = if is_dir { 0o777 } else { 0o666 };
         let perm = if read_only {
             if is_dir { 0o555 } else { 0o444 }
         } else {
-            meta.mode.unwrap_or(base_perm & !self.opts.umask & 0o777)
+            set.mode.unwrap_or(base_perm & !self.opts.umask & 0o777)
         };
         let is_symlink = matches!(obj, Obj::Scratch)
             && self.inode(ino)?.scratch.is_some_and(|s| s.link.is_some());
@@ -833,11 +855,11 @@ impl State {
             is_symlink,
             size,
             perm,
-            uid: meta.uid.unwrap_or(self.opts.uid),
-            gid: meta.gid.unwrap_or(self.opts.gid),
+            uid: set.uid.unwrap_or(self.opts.uid),
+            gid: set.gid.unwrap_or(self.opts.gid),
             atime: meta.atime.unwrap_or(mtime),
             mtime,
-            ctime: mtime,
+            ctime: ctime.map_or(mtime, |c| c.max(mtime)),
             read_only,
         })
     }
@@ -1568,6 +1590,7 @@ impl State {
         if new_root == self.root {
             return Ok(());
         }
+        self.perms_before(&edits)?;
         let old = self.root;
         self.root = new_root;
         self.pending.push(message);
@@ -1578,6 +1601,7 @@ impl State {
         if let Err(e) = self.commit_pending() {
             self.root = old;
             self.pending.clear();
+            self.perms_due.clear();
             return Err(e);
         }
         Ok(())
@@ -1602,6 +1626,7 @@ impl State {
             .store
             .commit_onto(self.base, base_root, self.root, &message)?;
         self.pending.clear();
+        self.perms_after_commit();
         let base = match result {
             Some(c) => c,
             None => self.store.head_commit()?,
@@ -1636,6 +1661,7 @@ impl State {
     /// Follows commits made by other writers (everything the kernel cached is then stale:
     /// see [`State::take_inval`]).
     pub fn follow_head(&mut self) -> Result<()> {
+        self.refresh_perms();
         let head = self.store.head_commit()?;
         if head == self.base || !self.pending.is_empty() {
             return Ok(());
@@ -1651,6 +1677,7 @@ impl State {
         &mut self,
         parent: Ino,
         name: &str,
+        who: Creator,
         exclusive: bool,
         truncate: bool,
         append: bool,
@@ -1702,6 +1729,12 @@ impl State {
         };
         let listed = self.inode(ino)?.name.to_owned();
         self.extras.entry(parent).or_default().insert(listed);
+        if self.inode(ino)?.scratch.is_some() {
+            self.set_created_scratch(ino, who);
+        } else {
+            let path = self.store_path(ino)?;
+            self.set_created(&path, who, false)?;
+        }
         let fh = self.open(ino, true, false, append)?.fh;
         let attr = self.getattr(ino)?;
         self.bump(ino);
@@ -1816,7 +1849,7 @@ impl State {
         Ok(codec::parse_file_text(self.store.format(), data)?)
     }
 
-    pub fn mkdir(&mut self, parent: Ino, name: &str) -> Result<Attr> {
+    pub fn mkdir(&mut self, parent: Ino, name: &str, who: Creator) -> Result<Attr> {
         self.writable(parent)?;
         self.touched.push(parent);
         self.not_inside_member(parent)?;
@@ -1840,6 +1873,7 @@ impl State {
             Value::Map(Default::default())
         };
         let path = self.child_path(parent, &canonical)?;
+        self.set_created(&path, who, true)?;
         self.edit(
             vec![Edit::Set(path.clone(), value)],
             format!("mkdir {path}"),
@@ -1856,6 +1890,7 @@ impl State {
         let canonical = self.inode(ino)?.name.to_owned();
         match self.resolve(ino)? {
             Obj::Scratch => {
+                self.unlink_perms(ino, true)?;
                 self.table.detach(parent, &canonical);
                 if let Some(e) = self.extras.get_mut(&parent) {
                     e.remove(&canonical);
@@ -1870,6 +1905,7 @@ impl State {
                     .get(&parent)
                     .is_some_and(|e| e.contains(&canonical)) =>
             {
+                self.unlink_perms(ino, true)?;
                 self.table.detach(parent, &canonical);
                 if let Some(e) = self.extras.get_mut(&parent) {
                     e.remove(&canonical);
@@ -1892,6 +1928,7 @@ impl State {
             _ => {}
         }
         let path = self.child_path(parent, &canonical)?;
+        self.unlink_perms(ino, false)?;
         let verb = if dir { "rmdir" } else { "rm" };
         self.edit(vec![Edit::Remove(path.clone())], format!("{verb} {path}"))?;
         self.removed(parent, &canonical)?;
@@ -2053,6 +2090,7 @@ impl State {
                 };
                 let value = self.file_value(newparent, &canonical, &data)?;
                 let path = self.child_path(newparent, &canonical)?;
+                self.perms_onto_key(src, &path)?;
                 let is_dir = value.is_collection();
                 self.edit(
                     vec![Edit::Set(path.clone(), value)],
@@ -2077,6 +2115,8 @@ impl State {
             Obj::File { blob } if dst_scratch => {
                 // `NAME` -> `NAME~`: the key is hidden, its removal pending until the save completes.
                 let data = self.store.read_blob(blob)?;
+                // The backup shows what the key had (a 600 file's copy stays 600).
+                self.unlink_perms(src, false)?;
                 self.hidden.insert((parent, src_name.clone()), src);
                 self.extras
                     .entry(newparent)
@@ -2110,6 +2150,7 @@ impl State {
                 inval.entries.push((newparent, canonical));
             }
         }
+        self.touch_ctime(src);
         // The kernel keeps the moved entry under the name as typed (`v/03`), with the source's
         // lifetime: in a vector that spelling must be dropped as well as the canonical name.
         if newname != inval.entries.last().map_or(newname, |(_, n)| n.as_str())
@@ -2216,16 +2257,20 @@ impl State {
                 }
             }
         }
-        // Only an inode given attributes keeps them (they are made on demand).
-        let asked = set.mode.is_some()
-            || set.uid.is_some()
-            || set.gid.is_some()
-            || set.atime.is_some()
-            || set.mtime.is_some();
-        if asked && let Some(m) = self.table.meta_mut(ino) {
-            m.mode = set.mode.map(|m| (m & 0o7777) as u16).or(m.mode);
-            m.uid = set.uid.or(m.uid);
-            m.gid = set.gid.or(m.gid);
+        // Modes and owners are kept by path, on disk, before the reply.
+        let perm = crate::store::meta::Perm {
+            mode: set.mode.map(|m| (m & 0o7777) as u16),
+            uid: set.uid,
+            gid: set.gid,
+        };
+        if !perm.is_empty() {
+            self.set_perm(ino, perm)?;
+            self.touch_ctime(ino);
+        }
+        // Only an inode given times keeps them (they are made on demand).
+        if (set.atime.is_some() || set.mtime.is_some())
+            && let Some(m) = self.table.meta_mut(ino)
+        {
             m.atime = set.atime.or(m.atime);
             m.mtime = set.mtime.or(m.mtime);
         }

@@ -12,7 +12,11 @@ fn wait_forgotten(m: &Mount) {
     let in_use = || m.sh_ok("echo $(( $(stat -f -c '%c - %d' .) ))");
     let deadline = Instant::now() + Duration::from_secs(5);
     while in_use() != "0\n" {
-        assert!(Instant::now() < deadline, "the kernel kept {} inodes", in_use());
+        assert!(
+            Instant::now() < deadline,
+            "the kernel kept {} inodes",
+            in_use()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -76,8 +80,16 @@ print(" ".join(bad))
             .current_dir(&m.mnt)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "d_ino != st_ino");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "",
+            "d_ino != st_ino"
+        );
     }
 }
 
@@ -93,5 +105,159 @@ fn history_entries_have_numbers_of_their_own() {
     assert_eq!(inos.len(), n, "numbers shared:\n{out}");
     // cp takes files with one number for hard links: every element is copied.
     m.sh_ok(r#"cp -a .history/HEAD~1/v "$OUT/v" && cp -r .history/HEAD/cfg "$OUT/cfg""#);
-    assert_eq!(m.sh_ok(r#"ls "$OUT/v" "$OUT/cfg" | tr '\n' ' '"#), format!("{}/cfg:\na\nb\n\n{}/v:\n0\n1\n2\n", m.out.display(), m.out.display()).replace('\n', " "));
+    assert_eq!(
+        m.sh_ok(r#"ls "$OUT/v" "$OUT/cfg" | tr '\n' ' '"#),
+        format!(
+            "{}/cfg:\na\nb\n\n{}/v:\n0\n1\n2\n",
+            m.out.display(),
+            m.out.display()
+        )
+        .replace('\n', " ")
+    );
+}
+
+// ----- modes and owners -----
+
+/// A mount other users can reach: `--allow-other`, and the test's directory open to them.
+fn shared_mount() -> Mount {
+    let m = Mount::with_args(DOC, &["--allow-other"]);
+    use std::os::unix::fs::PermissionsExt;
+    let root = m.mnt.parent().unwrap();
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    m
+}
+
+/// Runs a script as the unprivileged user 65534 (nobody): (status, stdout + stderr).
+fn as_nobody(m: &Mount, script: &str) -> (i32, String) {
+    let (st, out, err) = m.sh(&format!(
+        "setpriv --reuid 65534 --regid 65534 --clear-groups bash -c '{}'",
+        script.replace('\'', "'\\''")
+    ));
+    (st, format!("{out}{err}"))
+}
+
+#[test]
+fn chmod_600_keeps_other_users_out_after_the_kernel_forgets_the_inode() {
+    let held = harness::hold_caches();
+    let m = shared_mount();
+    m.sh_ok("echo s3cret > secret; chmod 600 secret");
+    let (st, out) = as_nobody(&m, "cat secret");
+    assert_ne!(st, 0, "nobody read it: {out}");
+    harness::drop_caches_held(&held);
+    wait_forgotten(&m);
+    assert_eq!(m.sh_ok("stat -c '%a %U' secret"), "600 root\n");
+    let (st, out) = as_nobody(&m, "cat secret");
+    assert_ne!(st, 0, "nobody read it after the drop: {out}");
+    assert!(out.contains("Permission denied"), "{out}");
+}
+
+#[test]
+fn modes_and_owners_follow_mv_and_go_with_rm() {
+    let m = shared_mount();
+    m.sh_ok("echo 1 > f; chmod 600 f; chown 65534 f; mv f g");
+    assert_eq!(m.sh_ok("stat -c '%a %u:%g' g"), "600 65534:0\n");
+    m.sh_ok("mkdir d; echo 1 > d/x; chmod 640 d/x; chmod 750 d; mv d e");
+    assert_eq!(m.sh_ok("stat -c '%a' e e/x"), "750\n640\n");
+    // Gone with rm: a new entry of that name starts afresh.
+    m.sh_ok("rm g; echo 2 > g; rm -r e; mkdir e; echo 3 > e/x");
+    assert_eq!(m.sh_ok("stat -c '%a %u' g e e/x"), "644 0\n755 0\n644 0\n");
+}
+
+#[test]
+fn a_folder_keeps_its_mode_when_its_last_entry_goes() {
+    let m = shared_mount();
+    m.sh_ok("mkdir d; echo 1 > d/a; chmod 700 d; rm d/a");
+    assert_eq!(m.sh_ok("stat -c %a d"), "700\n");
+}
+
+#[test]
+fn modes_survive_a_remount_and_a_kill_9_right_after_chmod() {
+    let mut m = shared_mount();
+    m.sh_ok("chmod 600 name; chown 65534:65534 cfg/a; chmod 711 cfg");
+    m.unmount();
+    m.spawn();
+    assert_eq!(
+        m.sh_ok("stat -c '%a %u %g' name cfg/a cfg"),
+        "600 0 0\n644 65534 65534\n711 0 0\n"
+    );
+    m.sh_ok("chmod 640 name");
+    m.kill9();
+    let (st, out, err) = m.valfs(&["umount", m.mnt.to_str().unwrap()]);
+    assert_eq!(st, 0, "{out}{err}");
+    m.spawn();
+    assert_eq!(m.sh_ok("stat -c %a name"), "640\n");
+}
+
+#[test]
+fn modes_live_beside_the_value_not_in_it() {
+    let m = shared_mount();
+    let tree = m.git(&["rev-parse", "HEAD^{tree}"]);
+    let commits = m.commits();
+    m.sh_ok("chmod 600 name; chown 65534 cfg/a");
+    assert_eq!(m.git(&["rev-parse", "HEAD^{tree}"]), tree);
+    assert_eq!(m.commits(), commits, "chmod made a commit");
+    let file = m.repo.join("valfs").join("meta-main");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("0600 - - \"name\""), "{text}");
+}
+
+#[test]
+fn creation_honours_the_umask_and_the_creating_user() {
+    let m = shared_mount();
+    m.sh_ok("(umask 077; echo x > f; mkdir d)");
+    assert_eq!(m.sh_ok("stat -c %a f d"), "600\n700\n");
+    // Another user's new entries are theirs: they can chmod them.
+    m.sh_ok("mkdir pub; chmod 777 pub");
+    let (st, out) = as_nobody(
+        &m,
+        "echo 1 > pub/mine && mkdir pub/dir && chmod 600 pub/mine && stat -c \"%a %u %g\" pub/mine pub/dir",
+    );
+    assert_eq!(st, 0, "{out}");
+    assert_eq!(out, "600 65534 65534\n755 65534 65534\n");
+}
+
+#[test]
+fn forced_owners_own_new_entries_too() {
+    let m = Mount::with_args(DOC, &["--allow-other", "--uid", "4242", "--gid", "4343"]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        m.mnt.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    m.sh_ok("echo 1 > f");
+    assert_eq!(m.sh_ok("stat -c '%u %g' f name"), "4242 4343\n4242 4343\n");
+}
+
+#[test]
+fn chmod_chown_and_rename_move_ctime_and_new_names_get_new_times() {
+    let m = Mount::new(DOC);
+    let times = |p: &str| m.sh_ok(&format!("stat -c '%Y %Z' {p}"));
+    m.one_save("echo 1 > f", &["f"]);
+    let t0 = times("f");
+    std::thread::sleep(Duration::from_millis(1100));
+    m.sh_ok("chmod 600 f");
+    let t1 = times("f");
+    let (m0, c0) = t0.trim().split_once(' ').unwrap();
+    let (m1, c1) = t1.trim().split_once(' ').unwrap();
+    assert_eq!(m0, m1, "chmod moved mtime");
+    assert!(c1 > c0, "chmod did not move ctime: {t0} {t1}");
+    std::thread::sleep(Duration::from_millis(1100));
+    m.sh_ok("mv f g");
+    let (_, c2) = times("g")
+        .trim()
+        .split_once(' ')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .unwrap();
+    assert!(c2.as_str() > c1, "rename did not move ctime");
+    // Removed, then made again with the same text: new times.
+    m.sh_ok("rm g");
+    std::thread::sleep(Duration::from_millis(1100));
+    m.one_save("echo 1 > g", &["g"]);
+    let (m3, _) = times("g")
+        .trim()
+        .split_once(' ')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .unwrap();
+    assert!(m3.as_str() > m1, "the new g has the old one's mtime");
 }

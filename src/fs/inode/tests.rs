@@ -377,7 +377,10 @@ fn an_entry_keeps_its_number_at_its_path_after_the_kernel_forgot_it() {
     let swp = t.insert(cfg, ".new.swp", Place::Live, false);
     assert_ne!(swp, a);
     assert_eq!(t.insert(cfg, "a", Place::Live, false), a);
-    assert_eq!(t.number_for(cfg, "b"), t.insert(cfg, "b", Place::Live, false));
+    assert_eq!(
+        t.number_for(cfg, "b"),
+        t.insert(cfg, "b", Place::Live, false)
+    );
     // The same names elsewhere (a version under .history) get other numbers.
     let v = t.insert(HISTORY, "HEAD", Place::Live, true);
     let va = t.insert(v, "a", Place::Live, false);

@@ -1,0 +1,276 @@
+//! Modes, owners and change times that users set, kept by path: the durable ones in the
+//! store's [`Perms`] (they survive forgets, renames and remounts), change times in memory.
+//! An inode holds a copy of what was set on it, for a file still open after its unlink.
+
+use super::{Edit, Ino, Options, Path, Result, State};
+use crate::store::meta::{Perm, Perms};
+use crate::value::CollKind;
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+/// Who asks for a new entry, and with what mode (`open(O_CREAT)`, `mkdir`).
+#[derive(Clone, Copy, Debug)]
+pub struct Creator {
+    pub mode: u32,
+    pub umask: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// What a change to the value means for the entries set on its paths, once committed.
+#[derive(Debug)]
+pub(super) enum Due {
+    /// Drop the entries of a path (a removal, the source of a move).
+    Remove(Path),
+    /// Drop the entries of an element and move the later elements' down.
+    RemoveElement(Path),
+}
+
+/// The in-memory half: change times by path.
+#[derive(Debug, Default)]
+pub(super) struct Ctimes(HashMap<String, SystemTime>);
+
+impl Ctimes {
+    fn moved(&mut self, from: &str, to: &str) {
+        let keys: Vec<String> = self
+            .0
+            .keys()
+            .filter(|k| is_under(k, from) || is_under(k, to))
+            .cloned()
+            .collect();
+        let mut carried = Vec::new();
+        for k in keys {
+            if let Some(t) = self.0.remove(&k)
+                && is_under(&k, from)
+            {
+                carried.push((format!("{to}{}", &k[from.len()..]), t));
+            }
+        }
+        self.0.extend(carried);
+    }
+
+    fn removed(&mut self, path: &str) {
+        if !self.0.is_empty() {
+            self.0.retain(|k, _| !is_under(k, path));
+        }
+    }
+}
+
+fn is_under(k: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || k == prefix
+        || (k.len() > prefix.len() && k.starts_with(prefix) && k.as_bytes()[prefix.len()] == b'/')
+}
+
+fn key(path: &Path) -> String {
+    path.0.join("/")
+}
+
+/// What a new entry records: the mode it was asked for less the caller's umask, and its
+/// creator as owner, where they differ from what the mount shows by default (and the owner
+/// only when the mount does not force one).
+pub fn created(opts: &Options, who: Creator, is_dir: bool) -> Perm {
+    let mode = (who.mode & !who.umask & 0o7777) as u16;
+    let default = (if is_dir { 0o777 } else { 0o666 }) & !opts.umask & 0o777;
+    Perm {
+        mode: (mode != default).then_some(mode),
+        uid: (!opts.owner_forced && who.uid != opts.uid).then_some(who.uid),
+        gid: (!opts.owner_forced && who.gid != opts.gid).then_some(who.gid),
+    }
+}
+
+impl State {
+    /// What was set on a live inode's path (or on the inode, once unlinked).
+    pub(super) fn perm_of(&mut self, ino: Ino) -> Perm {
+        let own = self.table.get(ino).map_or(Perm::default(), |i| Perm {
+            mode: i.meta.mode,
+            uid: i.meta.uid,
+            gid: i.meta.gid,
+        });
+        let scratch = self.table.get(ino).is_some_and(|i| i.scratch.is_some());
+        if scratch || self.perms.is_empty() {
+            return own;
+        }
+        match self.store_path(ino) {
+            Ok(path) => self.perms.get(&path).unwrap_or_default(),
+            Err(_) => own,
+        }
+    }
+
+    /// The change time set on a live inode's path, if any.
+    pub(super) fn ctime_of(&mut self, ino: Ino) -> Option<SystemTime> {
+        if self.ctimes.0.is_empty() {
+            return None;
+        }
+        let path = self.store_path(ino).ok()?;
+        self.ctimes.0.get(&key(&path)).copied()
+    }
+
+    /// Records `perm` on an inode's path, durably before it returns, and on the inode.
+    pub(super) fn set_perm(&mut self, ino: Ino, perm: Perm) -> Result<()> {
+        if let Some(m) = self.table.meta_mut(ino) {
+            m.mode = perm.mode.or(m.mode);
+            m.uid = perm.uid.or(m.uid);
+            m.gid = perm.gid.or(m.gid);
+        }
+        // A scratch file's stay on its inode, as its bytes do.
+        let scratch = self.table.get(ino).is_some_and(|i| i.scratch.is_some());
+        if perm.is_empty() || scratch {
+            return Ok(());
+        }
+        let path = self.store_path(ino)?;
+        self.perms.set(&path, perm)?;
+        Ok(())
+    }
+
+    /// Records what a new entry at `path` was created with. A name removed and made again is
+    /// a new entry: nothing of the old one's stays.
+    pub(super) fn set_created(&mut self, path: &Path, who: Creator, is_dir: bool) -> Result<()> {
+        self.ctimes.removed(&key(path));
+        self.perms.remove(path)?;
+        let perm = created(&self.opts, who, is_dir);
+        if !perm.is_empty() {
+            self.perms.set(path, perm)?;
+        }
+        Ok(())
+    }
+
+    /// What a new scratch file was created with, kept on its inode.
+    pub(super) fn set_created_scratch(&mut self, ino: Ino, who: Creator) {
+        let perm = created(&self.opts, who, false);
+        if let Some(m) = self.table.meta_mut(ino) {
+            (m.mode, m.uid, m.gid) = (perm.mode, perm.uid, perm.gid);
+        }
+    }
+
+    /// A scratch file or an uncommitted one becomes the key at `to`: what was set on it
+    /// replaces what was set there.
+    pub(super) fn perms_onto_key(&mut self, src: Ino, to: &Path) -> Result<()> {
+        let scratch = self.table.get(src).is_some_and(|i| i.scratch.is_some());
+        let from = if scratch {
+            None
+        } else {
+            self.store_path(src).ok()
+        };
+        if let Some(from) = from {
+            self.perms.copy(&from, to)?;
+            self.ctimes.moved(&key(&from), &key(to));
+            if &from != to {
+                self.perms.remove(&from)?;
+            }
+            return Ok(());
+        }
+        let own = self.perm_of(src);
+        self.perms.remove(to)?;
+        if !own.is_empty() {
+            self.perms.set(to, own)?;
+        }
+        Ok(())
+    }
+
+    /// An inode leaves its path: it keeps what was set on it (for a descriptor still open),
+    /// and with `drop`, the path's entries go now (a scratch file or an uncommitted one:
+    /// a committed key's go with its removal's commit).
+    pub(super) fn unlink_perms(&mut self, ino: Ino, drop: bool) -> Result<()> {
+        let perm = self.perm_of(ino);
+        if let Some(m) = self.table.meta_mut(ino) {
+            m.mode = perm.mode.or(m.mode);
+            m.uid = perm.uid.or(m.uid);
+            m.gid = perm.gid.or(m.gid);
+        }
+        if drop && let Ok(path) = self.store_path(ino) {
+            self.ctimes.removed(&key(&path));
+            self.perms.remove(&path)?;
+        }
+        Ok(())
+    }
+
+    /// The entry's status changed now (chmod, chown, rename, xattrs).
+    pub(super) fn touch_ctime(&mut self, ino: Ino) {
+        if let Ok(path) = self.store_path(ino) {
+            self.ctimes.0.insert(key(&path), SystemTime::now());
+        }
+    }
+
+    /// Before edits are applied: a move's entries are copied to its target (so the target is
+    /// never shown with less than was set), and what must follow the commit is noted.
+    pub(super) fn perms_before(&mut self, edits: &[Edit]) -> Result<()> {
+        for e in edits {
+            match e {
+                Edit::Move(from, to) => {
+                    self.perms.copy(from, to)?;
+                    self.ctimes.moved(&key(from), &key(to));
+                    let due = self.removal(from);
+                    self.perms_due.push(due);
+                }
+                Edit::Remove(p) => {
+                    self.ctimes.removed(&key(p));
+                    let due = self.removal(p);
+                    self.perms_due.push(due);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn removal(&self, path: &Path) -> Due {
+        let in_sequence = path.0.split_last().is_some_and(|(_, parent)| {
+            self.store
+                .node_at(self.root, &Path(parent.to_vec()))
+                .ok()
+                .and_then(|n| match n {
+                    crate::store::Node::Dir(t) => self.store.dir_kind(t).ok(),
+                    _ => None,
+                })
+                .is_some_and(CollKind::is_sequence)
+        });
+        if in_sequence {
+            Due::RemoveElement(path.clone())
+        } else {
+            Due::Remove(path.clone())
+        }
+    }
+
+    /// After a commit: the entries of what it removed go.
+    pub(super) fn perms_after_commit(&mut self) {
+        for due in std::mem::take(&mut self.perms_due) {
+            let r = match &due {
+                Due::Remove(p) => self.perms.remove(p),
+                Due::RemoveElement(p) => self.perms.remove_element(p),
+            };
+            if let Err(e) = r {
+                // The commit stands; the extra entry is stricter, never looser, and goes at
+                // the next mount (prune).
+                log::error!("updating the modes after {due:?}: {e}");
+            }
+        }
+    }
+
+    /// Drops entries whose path the value does not hold (at mount).
+    pub(super) fn prune_perms(&mut self) {
+        if self.perms.is_empty() || self.opts.read_only {
+            return;
+        }
+        let (store, root) = (&self.store, self.root);
+        match self.perms.prune(|p| store.node_at(root, p).is_ok()) {
+            Ok(0) => {}
+            Ok(n) => log::info!("dropped the modes of {n} paths the value no longer holds"),
+            Err(e) => log::error!("pruning the modes: {e}"),
+        }
+    }
+
+    /// Reads the modes again if another writer (the CLI) changed them: the kernel must then
+    /// forget every attribute.
+    pub(super) fn refresh_perms(&mut self) {
+        match self.perms.refresh() {
+            Ok(true) => self.all_stale = true,
+            Ok(false) => {}
+            Err(e) => log::error!("reading the modes: {e}"),
+        }
+    }
+}
+
+pub(super) fn open(store: &crate::store::Store) -> Result<Perms> {
+    Ok(Perms::open(store)?)
+}
