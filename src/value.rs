@@ -249,6 +249,20 @@ pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
+/// Seconds since the epoch of a UTC date and time (the inverse of [`civil_from_unix`]; fields
+/// out of range are not checked: 2026-02-30 is 2026-03-02).
+pub fn unix_from_civil(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
+    // Howard Hinnant's days-from-civil algorithm.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if mo > 2 { mo - 3 } else { mo + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s)
+}
+
 #[cfg(test)]
 mod time_tests {
     #[test]
@@ -259,5 +273,20 @@ mod time_tests {
             (2026, 11, 21, 12, 0, 0)
         );
         assert_eq!(super::civil_from_unix(951_782_400), (2000, 2, 29, 0, 0, 0));
+    }
+
+    #[test]
+    fn civil_round_trips() {
+        for secs in [
+            0,
+            951_782_400,
+            1_795_262_400,
+            -86_401,
+            4_102_444_799,
+            1_709_164_800,
+        ] {
+            let (y, mo, d, h, mi, s) = super::civil_from_unix(secs);
+            assert_eq!(super::unix_from_civil(y, mo, d, h, mi, s), secs, "{secs}");
+        }
     }
 }
