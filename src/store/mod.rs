@@ -11,6 +11,7 @@ mod history;
 mod import;
 mod layout;
 pub mod merge;
+mod restore;
 
 pub use edit::{Edit, depth_below};
 pub use history::{Change, LogEntry};
