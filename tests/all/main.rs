@@ -11,5 +11,6 @@ mod edn_mount;
 mod failures;
 mod model;
 mod mount;
+mod restore;
 mod service;
 mod store;
