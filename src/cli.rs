@@ -88,6 +88,13 @@ pub enum Command {
     Diff { rev: String, rev2: Option<String> },
     /// Restore the value of REV as a new commit.
     Revert { rev: String },
+    /// Restore the subtree at PATH as it was at REV, to TO (default: PATH), as one commit:
+    /// exact (vectors stay vectors), replacing what is at TO. PATH empty or / is the root.
+    Restore {
+        rev: String,
+        path: String,
+        to: Option<String>,
+    },
     /// Pack the repository and drop unreachable objects (runs `git gc`).
     Gc,
     /// Mount the value at MOUNTPOINT (in the foreground; --daemon detaches once it is usable).
@@ -439,6 +446,12 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let commit = store.resolve(rev)?;
             let short = &commit.to_string()[..7];
             store.commit_root_tree(store.commit_root(commit)?, &format!("revert to {short}"))?;
+        }
+        Command::Restore { rev, path, to } => {
+            let store = cli.open()?;
+            let from = Path::parse(path);
+            let to = to.as_deref().map_or_else(|| from.clone(), Path::parse);
+            store.restore(rev, &from, &to)?;
         }
         Command::Mount { .. } | Command::Umount { .. } | Command::Status => {
             return Err(CliError::Message(

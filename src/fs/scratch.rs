@@ -285,7 +285,11 @@ impl Files {
             return;
         }
         if let Err(e) = self.parent_dirs(&b).and_then(|()| std::fs::rename(&a, &b)) {
-            log::error!("moving scratch files {} -> {}: {e}", a.display(), b.display());
+            log::error!(
+                "moving scratch files {} -> {}: {e}",
+                a.display(),
+                b.display()
+            );
         }
         self.prune_dirs(&a);
     }

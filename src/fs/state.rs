@@ -847,8 +847,8 @@ impl State {
         } else {
             set.mode.unwrap_or(base_perm & !self.opts.umask & 0o777)
         };
-        let is_symlink = matches!(obj, Obj::Scratch)
-            && self.inode(ino)?.scratch.is_some_and(|s| s.symlink);
+        let is_symlink =
+            matches!(obj, Obj::Scratch) && self.inode(ino)?.scratch.is_some_and(|s| s.symlink);
         Ok(Attr {
             ino,
             is_dir,
@@ -2373,10 +2373,41 @@ impl State {
     }
 
     /// Setting `user.valfs.type`: a scalar becomes a string of its text, or a string
-    /// becomes the scalar its text reads as, when that has the asked type.
+    /// becomes the scalar its text reads as, when that has the asked type; a map whose names
+    /// are the indices `0..n-1` becomes that vector (or list), see [`Store::as_sequence`].
     fn convert(&mut self, ino: Ino, to: &str) -> Result<()> {
         let current = self.type_name(ino)?;
         if current == to {
+            return Ok(());
+        }
+        if let Obj::Dir { tree, .. } = self.resolve(ino)? {
+            // A map copied from a vector (`cp -a` makes folders and files `00`, `01`, …) turns
+            // back into that vector; its elements are shared, not rewritten.
+            if ino != ROOT {
+                let parent = self.inode(ino)?.parent;
+                if self.is_set(parent) {
+                    return Err(FsError::Invalid(
+                        "a set member cannot change in place".into(),
+                    ));
+                }
+                self.not_inside_member(parent)?;
+            }
+            let node = match CollKind::from_name(to) {
+                Some(kind) => self.store.as_sequence(tree, kind)?,
+                None => None,
+            }
+            .ok_or_else(|| FsError::Invalid(format!("cannot convert this {current} to {to}")))?;
+            let old = self.store.read_dir(tree)?.entries;
+            let path = self.store_path(ino)?;
+            self.edit(
+                vec![Edit::Put(path.clone(), node)],
+                format!("retype {path} as {to}"),
+            )?;
+            // The elements are named by index now: new inodes stand for them.
+            for c in old {
+                self.table.detach(ino, &c.name);
+            }
+            self.touched.push(ino);
             return Ok(());
         }
         let Obj::File { .. } = self.resolve(ino)? else {

@@ -12,6 +12,7 @@ mod import;
 mod layout;
 pub mod merge;
 pub mod meta;
+mod restore;
 
 pub use edit::{Edit, depth_below};
 pub use history::{Change, LogEntry};

@@ -204,10 +204,7 @@ impl State {
                 .is_ok_and(|m| m.file_type().is_symlink());
             let ino = self.table.insert(parent, name, Place::Live, false);
             self.table.set_scratch(ino, Some(ScratchFile { symlink }));
-            self.extras
-                .entry(parent)
-                .or_default()
-                .insert(name.clone());
+            self.extras.entry(parent).or_default().insert(name.clone());
         }
     }
 }
