@@ -7,8 +7,10 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// The built-in patterns (see docs/FORMAT.md): Vim, Emacs, sed, rsync, GNOME, JetBrains,
-/// LibreOffice, Office, macOS, NFS and libfuse leftovers.
+/// The built-in patterns (listed in README): the exact forms Vim, Emacs, nano, sed, perl,
+/// rsync, GNOME, JetBrains, LibreOffice, Office, Python's tempfile, macOS, NFS and libfuse
+/// make. A key that has one of these names is kept as a scratch file (a real file, never
+/// lost), not in the value.
 pub const BUILTIN: &[&str] = &[
     "*~",
     "*.swp",
@@ -32,7 +34,9 @@ pub const BUILTIN: &[&str] = &[
     ".DS_Store",
     ".fuse_hidden*",
     ".nfs*",
-    "*.tmp",
+    "XX??????",
+    "*.save",
+    "*.save.*",
     "tmp??????",
     "tmp????????",
     ".*.??????",
@@ -358,14 +362,26 @@ mod tests {
             ".DS_Store",
             ".fuse_hidden0001",
             ".nfs1234",
-            "x.tmp",
+            "XXtraElf",
+            "name.save",
+            "name.save.1",
             ".name.a1B2c3",
             "tmpAbCdEf",
         ] {
             assert!(s.matches(name), "{name}");
         }
         for name in [
-            "name", "age", "0", "12", "4914", "sed", ".hidden", "users", "a.swpx",
+            "name",
+            "age",
+            "0",
+            "12",
+            "4914",
+            "sed",
+            ".hidden",
+            "users",
+            "a.swpx",
+            "report.tmp",
+            "XXL",
         ] {
             assert!(!s.matches(name), "{name}");
         }

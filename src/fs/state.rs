@@ -2321,13 +2321,13 @@ impl State {
                     .type_name()
                     .to_owned()
             }
-            Obj::Scratch => return Err(FsError::NoAttribute),
+            Obj::Scratch => "scratch".to_owned(),
         })
     }
 
     pub fn listxattr(&mut self, ino: Ino) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        if !matches!(self.resolve(ino)?, Obj::Scratch | Obj::HistoryRoot) {
+        if !matches!(self.resolve(ino)?, Obj::HistoryRoot) {
             out.extend_from_slice(Self::TYPE_XATTR.as_bytes());
             out.push(0);
         }
@@ -2345,6 +2345,13 @@ impl State {
         self.writable(ino)?;
         if name.starts_with("system.") {
             return Err(FsError::NotSupported);
+        }
+        let scratch = matches!(self.resolve(ino)?, Obj::Scratch);
+        self.touch_ctime(ino);
+        if name == Self::TYPE_XATTR && scratch {
+            // A scratch file's type is its name's; what it becomes is read from its text when
+            // it is renamed onto a key (rsync -X types its temporary files).
+            return Ok(());
         }
         if name == Self::TYPE_XATTR {
             return self.convert(
