@@ -30,6 +30,13 @@ pub struct Cli {
     /// The branch holding the value.
     #[arg(long, global = true, default_value = store::DEFAULT_BRANCH, value_name = "NAME")]
     pub branch: String,
+    /// Also use a repository or branch valfs did not make (refused without it).
+    ///
+    /// That is a git repository with a work tree, or a branch whose commits are not valfs
+    /// values (its root has no `.valfs` marker): commits then go onto that branch. `init`
+    /// never writes into an existing repository or non-empty directory, even with --adopt.
+    #[arg(long, global = true)]
+    pub adopt: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -130,7 +137,7 @@ pub enum Command {
         #[arg(long)]
         allow_other: bool,
         /// Mount options as for mount(8), comma-separated (repeatable): ro, rw, allow_other,
-        /// branch=NAME, uid=N, gid=N, umask=OCTAL, coalesce=MS, scratch=GLOB, and the generic
+        /// adopt (as --adopt), branch=NAME, uid=N, gid=N, umask=OCTAL, coalesce=MS, scratch=GLOB, and the generic
         /// flags (noexec, nosuid, nodev, noatime, ...); noauto, user, nofail, _netdev and
         /// x-* are for mount(8) and ignored.
         #[arg(short = 'o', value_name = "OPTIONS")]
@@ -184,11 +191,16 @@ impl Cli {
     }
 
     /// Opens the store; the embedded default store and named stores are created on first use.
+    /// A repository or branch valfs did not make is refused without `--adopt`.
     pub fn open(&self) -> Result<Store, StoreError> {
-        match &self.repo {
-            Some(path) => Store::open(path, &self.branch),
-            None => Store::open_or_init(&self.repo_path(), &self.branch),
+        let store = match &self.repo {
+            Some(path) => Store::open(path, &self.branch)?,
+            None => Store::open_or_init(&self.repo_path(), &self.branch)?,
+        };
+        if !self.adopt {
+            store.check_ours()?;
         }
+        Ok(store)
     }
 }
 
@@ -218,6 +230,7 @@ impl Cli {
             branch: self.branch.clone(),
             read_only: *read_only,
             allow_other: *allow_other,
+            adopt: self.adopt,
             uid: *uid,
             gid: *gid,
             umask: *umask,
@@ -233,6 +246,7 @@ impl Cli {
         Some(Ok(crate::daemon::MountArgs {
             repo: self.repo_path(),
             create: self.repo.is_none(),
+            adopt: o.adopt,
             branch: o.branch,
             mountpoint: mountpoint.clone(),
             daemon: *daemon,

@@ -9,6 +9,7 @@ mod concurrent;
 mod crash;
 mod edn_mount;
 mod failures;
+mod foreign;
 mod history;
 mod model;
 mod mount;
