@@ -416,13 +416,13 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 return Err(CliError::Message("cannot remove the root".into()));
             }
             let edit = Edit::Remove(path);
-            store.apply(std::slice::from_ref(&edit), &edit.describe())?;
+            apply_with_perms(&store, &edit)?;
         }
         Command::Mv { from, to } => {
             let store = cli.open()?;
             let (from, to) = (Path::parse(from), Path::parse(to));
             let edit = Edit::Move(from, to);
-            store.apply(std::slice::from_ref(&edit), &edit.describe())?;
+            apply_with_perms(&store, &edit)?;
         }
         Command::Log { path, max_count } => {
             let store = cli.open()?;
@@ -537,6 +537,23 @@ impl Progress {
             eprintln!("\rwriting objects: done ({} values)          ", self.total);
         }
     }
+}
+
+/// Applies a removal or a move as one commit; the modes and owners set on its paths follow
+/// (copied to a move's target before, the source's dropped after).
+fn apply_with_perms(store: &Store, edit: &Edit) -> Result<(), CliError> {
+    use crate::store::meta;
+    let mut perms = meta::Perms::open(store)?;
+    let (Edit::Move(path, _) | Edit::Remove(path)) = edit else {
+        store.apply(std::slice::from_ref(edit), &edit.describe())?;
+        return Ok(());
+    };
+    let root = store.commit_root(store.head_commit()?)?;
+    let in_sequence = meta::in_sequence(store, root, path);
+    meta::edit_before(&mut perms, edit)?;
+    store.apply(std::slice::from_ref(edit), &edit.describe())?;
+    meta::edit_after(&mut perms, edit, in_sequence)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -369,3 +369,18 @@ fn a_key_renamed_to_a_backup_name_keeps_its_mode_on_the_backup() {
     let (st, out) = as_nobody(&m, "cat secret~");
     assert_ne!(st, 0, "nobody read the backup: {out}");
 }
+
+#[test]
+fn the_clis_mv_and_rm_carry_the_modes_the_mount_shows() {
+    let m = shared_mount();
+    m.sh_ok("chmod 600 name; chmod 640 cfg/a");
+    m.valfs_ok(&["mv", "name", "secret"]);
+    m.valfs_ok(&["rm", "cfg/a"]);
+    assert!(
+        m.wait_for(Duration::from_secs(5), || m.sh("stat -c %a secret").1
+            == "600\n")
+    );
+    m.valfs_ok(&["set", "cfg/a", "3"]);
+    assert!(m.wait_for(Duration::from_secs(5), || m.sh("cat cfg/a").1 == "3\n"));
+    assert_eq!(m.sh_ok("stat -c %a secret cfg/a"), "600\n644\n");
+}

@@ -4,7 +4,6 @@
 
 use super::{Edit, Ino, Options, Path, Result, State};
 use crate::store::meta::{Perm, Perms};
-use crate::value::CollKind;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -244,17 +243,7 @@ impl State {
     }
 
     fn removal(&self, path: &Path) -> Due {
-        let in_sequence = path.0.split_last().is_some_and(|(_, parent)| {
-            self.store
-                .node_at(self.root, &Path(parent.to_vec()))
-                .ok()
-                .and_then(|n| match n {
-                    crate::store::Node::Dir(t) => self.store.dir_kind(t).ok(),
-                    _ => None,
-                })
-                .is_some_and(CollKind::is_sequence)
-        });
-        if in_sequence {
+        if crate::store::meta::in_sequence(&self.store, self.root, path) {
             Due::RemoveElement(path.clone())
         } else {
             Due::Remove(path.clone())
