@@ -76,14 +76,17 @@ fn block(
     if !branch.is_empty() {
         writeln!(out, "  branch:  {branch}")?;
         writeln!(out, "  head:    {}", head(repo, branch))?;
-        writeln!(out, "  scratch: {}", scratch(repo, branch))?;
     }
     if let Some(e) = entry {
         writeln!(out, "  pending: {}", e.pending())?;
     } else {
         writeln!(out, "  pending: unknown")?;
     }
-    writeln!(out, "  state:   {state}")
+    writeln!(out, "  state:   {state}")?;
+    if !branch.is_empty() {
+        writeln!(out, "  scratch: {}", scratch(repo, branch))?;
+    }
+    Ok(())
 }
 
 /// The branch head as `hash time summary`, read from the repository (not from the daemon).

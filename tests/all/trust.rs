@@ -250,16 +250,21 @@ fn chmod_chown_and_rename_move_ctime_and_new_names_get_new_times() {
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
         .unwrap();
     assert!(c2.as_str() > c1, "rename did not move ctime");
-    // Removed, then made again with the same text: new times.
-    m.sh_ok("rm g");
-    std::thread::sleep(Duration::from_millis(1100));
-    m.one_save("echo 1 > g", &["g"]);
-    let (m3, _) = times("g")
-        .trim()
-        .split_once(' ')
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-        .unwrap();
-    assert!(m3.as_str() > m1, "the new g has the old one's mtime");
+    // Removed, then made again with the same text: new times (also for a key the mount
+    // started with).
+    for k in ["g", "name"] {
+        let before = m.sh_ok(&format!("stat -c %Y {k}"));
+        let text = m.cat(k);
+        m.sh_ok(&format!("rm {k}"));
+        std::thread::sleep(Duration::from_millis(1100));
+        m.one_save(&format!("printf '%s\\n' '{}' > {k}", text.trim_end()), &[k]);
+        assert_eq!(m.cat(k), text);
+        let after = m.sh_ok(&format!("stat -c %Y {k}"));
+        assert!(
+            after > before,
+            "the new {k} has the old one's mtime: {before} {after}"
+        );
+    }
 }
 
 // ----- scratch files -----

@@ -228,11 +228,13 @@ impl State {
                 Edit::Move(from, to) => {
                     self.perms.copy(from, to)?;
                     self.ctimes.moved(&key(from), &key(to));
+                    self.forget_times(from);
                     let due = self.removal(from);
                     self.perms_due.push(due);
                 }
                 Edit::Remove(p) => {
                     self.ctimes.removed(&key(p));
+                    self.forget_times(p);
                     let due = self.removal(p);
                     self.perms_due.push(due);
                 }
@@ -240,6 +242,14 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// A path's entry is gone: an entry made there later is new, with new times (not those
+    /// the mount kept for the path, nor the mount's start for a text it had then).
+    fn forget_times(&mut self, path: &Path) {
+        let k = path.to_string();
+        self.seen.retain(|s, _| !is_under(s, &k));
+        self.seen.insert(k, (git2::Oid::zero(), SystemTime::now()));
     }
 
     fn removal(&self, path: &Path) -> Due {
