@@ -627,7 +627,7 @@ impl Filesystem for ValFs {
                 reply.ok();
             }
             Err(e) => reply.error(
-                if [Errno::EINVAL, Errno::EROFS, Errno::EFBIG].contains(&e) {
+                if [Errno::EINVAL, Errno::EROFS, Errno::EFBIG, Errno::ENOSPC].contains(&e) {
                     e
                 } else {
                     Errno::EIO
@@ -670,11 +670,13 @@ impl Filesystem for ValFs {
                 reply.ok();
                 self.invalidate_later(inval);
             }
-            Err(e) => reply.error(if [Errno::EINVAL, Errno::EFBIG].contains(&e) {
-                e
-            } else {
-                Errno::EIO
-            }),
+            Err(e) => reply.error(
+                if [Errno::EINVAL, Errno::EFBIG, Errno::ENOSPC].contains(&e) {
+                    e
+                } else {
+                    Errno::EIO
+                },
+            ),
         }
     }
 
