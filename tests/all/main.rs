@@ -12,6 +12,7 @@ mod failures;
 mod history;
 mod model;
 mod mount;
+mod open_files;
 mod service;
 mod store;
 mod trust;
