@@ -30,6 +30,13 @@ pub struct Cli {
     /// The branch holding the value.
     #[arg(long, global = true, default_value = store::DEFAULT_BRANCH, value_name = "NAME")]
     pub branch: String,
+    /// Also use a repository or branch valfs did not make (refused without it).
+    ///
+    /// That is a git repository with a work tree, or a branch whose commits are not valfs
+    /// values (its root has no `.valfs` marker): commits then go onto that branch. `init`
+    /// never writes into an existing repository or non-empty directory, even with --adopt.
+    #[arg(long, global = true)]
+    pub adopt: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -88,6 +95,13 @@ pub enum Command {
     Diff { rev: String, rev2: Option<String> },
     /// Restore the value of REV as a new commit.
     Revert { rev: String },
+    /// Restore the subtree at PATH as it was at REV, to TO (default: PATH), as one commit:
+    /// exact (vectors stay vectors), replacing what is at TO. PATH empty or / is the root.
+    Restore {
+        rev: String,
+        path: String,
+        to: Option<String>,
+    },
     /// Pack the repository and drop unreachable objects (runs `git gc`).
     Gc,
     /// Mount the value at MOUNTPOINT (in the foreground; --daemon detaches once it is usable).
@@ -123,7 +137,7 @@ pub enum Command {
         #[arg(long)]
         allow_other: bool,
         /// Mount options as for mount(8), comma-separated (repeatable): ro, rw, allow_other,
-        /// branch=NAME, uid=N, gid=N, umask=OCTAL, coalesce=MS, scratch=GLOB, and the generic
+        /// adopt (as --adopt), branch=NAME, uid=N, gid=N, umask=OCTAL, coalesce=MS, scratch=GLOB, and the generic
         /// flags (noexec, nosuid, nodev, noatime, ...); noauto, user, nofail, _netdev and
         /// x-* are for mount(8) and ignored.
         #[arg(short = 'o', value_name = "OPTIONS")]
@@ -177,11 +191,16 @@ impl Cli {
     }
 
     /// Opens the store; the embedded default store and named stores are created on first use.
+    /// A repository or branch valfs did not make is refused without `--adopt`.
     pub fn open(&self) -> Result<Store, StoreError> {
-        match &self.repo {
-            Some(path) => Store::open(path, &self.branch),
-            None => Store::open_or_init(&self.repo_path(), &self.branch),
+        let store = match &self.repo {
+            Some(path) => Store::open(path, &self.branch)?,
+            None => Store::open_or_init(&self.repo_path(), &self.branch)?,
+        };
+        if !self.adopt {
+            store.check_ours()?;
         }
+        Ok(store)
     }
 }
 
@@ -211,6 +230,7 @@ impl Cli {
             branch: self.branch.clone(),
             read_only: *read_only,
             allow_other: *allow_other,
+            adopt: self.adopt,
             uid: *uid,
             gid: *gid,
             umask: *umask,
@@ -226,6 +246,7 @@ impl Cli {
         Some(Ok(crate::daemon::MountArgs {
             repo: self.repo_path(),
             create: self.repo.is_none(),
+            adopt: o.adopt,
             branch: o.branch,
             mountpoint: mountpoint.clone(),
             daemon: *daemon,
@@ -395,13 +416,13 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 return Err(CliError::Message("cannot remove the root".into()));
             }
             let edit = Edit::Remove(path);
-            store.apply(std::slice::from_ref(&edit), &edit.describe())?;
+            apply_with_perms(&store, &edit)?;
         }
         Command::Mv { from, to } => {
             let store = cli.open()?;
             let (from, to) = (Path::parse(from), Path::parse(to));
             let edit = Edit::Move(from, to);
-            store.apply(std::slice::from_ref(&edit), &edit.describe())?;
+            apply_with_perms(&store, &edit)?;
         }
         Command::Log { path, max_count } => {
             let store = cli.open()?;
@@ -439,6 +460,12 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let commit = store.resolve(rev)?;
             let short = &commit.to_string()[..7];
             store.commit_root_tree(store.commit_root(commit)?, &format!("revert to {short}"))?;
+        }
+        Command::Restore { rev, path, to } => {
+            let store = cli.open()?;
+            let from = Path::parse(path);
+            let to = to.as_deref().map_or_else(|| from.clone(), Path::parse);
+            store.restore(rev, &from, &to)?;
         }
         Command::Mount { .. } | Command::Umount { .. } | Command::Status => {
             return Err(CliError::Message(
@@ -510,6 +537,23 @@ impl Progress {
             eprintln!("\rwriting objects: done ({} values)          ", self.total);
         }
     }
+}
+
+/// Applies a removal or a move as one commit; the modes and owners set on its paths follow
+/// (copied to a move's target before, the source's dropped after).
+fn apply_with_perms(store: &Store, edit: &Edit) -> Result<(), CliError> {
+    use crate::store::meta;
+    let mut perms = meta::Perms::open(store)?;
+    let (Edit::Move(path, _) | Edit::Remove(path)) = edit else {
+        store.apply(std::slice::from_ref(edit), &edit.describe())?;
+        return Ok(());
+    };
+    let root = store.commit_root(store.head_commit()?)?;
+    let in_sequence = meta::in_sequence(store, root, path);
+    meta::edit_before(&mut perms, edit)?;
+    store.apply(std::slice::from_ref(edit), &edit.describe())?;
+    meta::edit_after(&mut perms, edit, in_sequence)?;
+    Ok(())
 }
 
 #[cfg(test)]

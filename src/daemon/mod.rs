@@ -22,6 +22,8 @@ pub struct MountArgs {
     pub repo: PathBuf,
     /// Create the store if missing (the embedded default store and named stores).
     pub create: bool,
+    /// Mount a repository or branch valfs did not make (see [`Store::check_ours`]).
+    pub adopt: bool,
     pub branch: String,
     pub mountpoint: PathBuf,
     pub daemon: bool,
@@ -131,6 +133,9 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     } else {
         Store::open(&args.repo, &args.branch)?
     };
+    if !args.adopt {
+        store.check_ours()?;
+    }
     store.head_commit()?;
     store.clear_stale_lock(Duration::from_secs(2))?;
     let repo = std::path::absolute(&args.repo).unwrap_or_else(|_| args.repo.clone());

@@ -37,6 +37,8 @@ pub struct MountOpts {
     pub branch: String,
     pub read_only: bool,
     pub allow_other: bool,
+    /// Mount a repository or branch valfs did not make (`--adopt`).
+    pub adopt: bool,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub umask: Option<u16>,
@@ -60,6 +62,7 @@ impl MountOpts {
                 ("ro", None) => self.read_only = true,
                 ("rw", None) => self.read_only = false,
                 ("allow_other", None) => self.allow_other = true,
+                ("adopt", None) => self.adopt = true,
                 ("branch", Some(b)) if !b.is_empty() => self.branch = b.to_owned(),
                 ("uid", Some(v)) => self.uid = Some(number(opt, v)?),
                 ("gid", Some(v)) => self.gid = Some(number(opt, v)?),
@@ -122,6 +125,7 @@ mod tests {
         assert_eq!((o.uid, o.gid, o.umask), (Some(1000), Some(100), Some(0o27)));
         assert_eq!(o.coalesce, Some(Duration::from_millis(500)));
         assert!(!parse("ro,rw").unwrap().read_only);
+        assert!(parse("adopt").unwrap().adopt && !parse("ro").unwrap().adopt);
     }
 
     #[test]

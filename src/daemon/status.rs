@@ -76,6 +76,7 @@ fn block(
     if !branch.is_empty() {
         writeln!(out, "  branch:  {branch}")?;
         writeln!(out, "  head:    {}", head(repo, branch))?;
+        writeln!(out, "  scratch: {}", scratch(repo, branch))?;
     }
     if let Some(e) = entry {
         writeln!(out, "  pending: {}", e.pending())?;
@@ -100,6 +101,18 @@ fn head(repo: &str, branch: &str) -> String {
                 )
             }
             None => "no commits".into(),
+        },
+        Err(e) => format!("unreadable ({e})"),
+    }
+}
+
+/// How many scratch files the branch keeps beside the value (editors' temporary files).
+fn scratch(repo: &str, branch: &str) -> String {
+    match Store::open(Path::new(repo), branch) {
+        Ok(store) => match crate::fs::scratch::Files::of(&store).count() {
+            0 => "none".into(),
+            1 => "1 file kept beside the value (never committed)".into(),
+            n => format!("{n} files kept beside the value (never committed)"),
         },
         Err(e) => format!("unreadable ({e})"),
     }

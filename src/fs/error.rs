@@ -36,6 +36,9 @@ pub enum FsError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A scratch file's real file failed: its errno is the reply.
+    #[error("scratch file: {0}")]
+    Io(#[from] std::io::Error),
     /// The daemon itself failed (a thread could not start).
     #[error("{0}")]
     Daemon(String),
@@ -90,6 +93,13 @@ pub fn errno(e: &FsError) -> Errno {
             log::error!("{other}");
             Errno::EIO
         }
+        FsError::Io(io) => match io.raw_os_error() {
+            Some(n) => Errno::from_i32(n),
+            None => {
+                log::error!("{io}");
+                Errno::EIO
+            }
+        },
     }
 }
 
@@ -158,6 +168,10 @@ mod tests {
                     libc::EACCES,
                 ))),
                 Errno::EIO,
+            ),
+            (
+                FsError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+                Errno::ENOSPC,
             ),
         ];
         for (e, want) in table {

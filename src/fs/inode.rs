@@ -52,29 +52,11 @@ pub enum Place {
     Version(Oid),
 }
 
-/// A temporary file or symlink that is never part of the value.
-#[derive(Clone, Debug)]
+/// A temporary file or symlink that is never part of the value: its bytes are a real file
+/// (see [`super::scratch::Files`]).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ScratchFile {
-    pub data: Vec<u8>,
-    pub link: Option<Vec<u8>>,
-    /// Made or last changed then (its mtime).
-    pub modified: SystemTime,
-}
-
-impl ScratchFile {
-    pub fn new(data: Vec<u8>, link: Option<Vec<u8>>) -> ScratchFile {
-        ScratchFile {
-            data,
-            link,
-            modified: SystemTime::now(),
-        }
-    }
-
-    /// The bytes, to change now.
-    pub fn data_mut(&mut self) -> &mut Vec<u8> {
-        self.modified = SystemTime::now();
-        &mut self.data
-    }
+    pub symlink: bool,
 }
 
 /// Attributes set by chmod, chown, touch and setxattr: accepted and remembered for the life

@@ -482,7 +482,7 @@ impl Filesystem for ValFs {
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
         target: &Path,
@@ -490,7 +490,12 @@ impl Filesystem for ValFs {
     ) {
         let r = name_str(link_name).and_then(|n| {
             self.run("symlink", |s| {
-                s.symlink(parent.0, n, target.as_os_str().as_bytes())
+                s.symlink(
+                    parent.0,
+                    n,
+                    target.as_os_str().as_bytes(),
+                    creator(req, 0o777, 0),
+                )
             })
         });
         match r {

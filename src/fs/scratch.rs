@@ -1,7 +1,16 @@
-//! Names of editors' and tools' temporary files: usable in the mount, never part of the value.
+//! Names of editors' and tools' temporary files: usable in the mount, never part of the value,
+//! and the folder that keeps them.
 
-/// The built-in patterns (see docs/FORMAT.md): Vim, Emacs, sed, rsync, GNOME, JetBrains,
-/// LibreOffice, Office, macOS, NFS and libfuse leftovers.
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The built-in patterns (listed in README): the exact forms Vim, Emacs, nano, sed, perl,
+/// rsync, GNOME, JetBrains, LibreOffice, Office, Python's tempfile, macOS, NFS and libfuse
+/// make. A key that has one of these names is kept as a scratch file (a real file, never
+/// lost), not in the value.
 pub const BUILTIN: &[&str] = &[
     "*~",
     "*.swp",
@@ -25,7 +34,9 @@ pub const BUILTIN: &[&str] = &[
     ".DS_Store",
     ".fuse_hidden*",
     ".nfs*",
-    "*.tmp",
+    "XX??????",
+    "*.save",
+    "*.save.*",
     "tmp??????",
     "tmp????????",
     ".*.??????",
@@ -89,6 +100,243 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
+/// Where scratch files live: real files in a folder of the repository
+/// (`valfs/scratch-BRANCH/`), at the path they have in the mount, so that they keep any
+/// bytes, survive unmount and crashes (Vim's swap files recover) and never enter the value.
+/// A file unlinked while open is moved to `.orphans/` until its last handle goes.
+#[derive(Debug)]
+pub struct Files {
+    root: PathBuf,
+}
+
+/// An orphan's folder in [`Files`]: no mount path starts with a name the mount refuses.
+const ORPHANS: &str = ".valfs-orphans";
+
+impl Files {
+    pub fn new(root: PathBuf) -> Files {
+        Files { root }
+    }
+
+    /// The folder of a store's branch.
+    pub fn of(store: &crate::store::Store) -> Files {
+        Files::new(
+            store
+                .path()
+                .join("valfs")
+                .join(format!("scratch-{}", store.branch().replace('/', "%2F"))),
+        )
+    }
+
+    pub fn path(&self, rel: &[String]) -> PathBuf {
+        let mut p = self.root.clone();
+        p.extend(rel);
+        p
+    }
+
+    /// Where the file of inode `ino` goes once unlinked while open.
+    pub fn orphan_path(&self, ino: u64) -> PathBuf {
+        self.root.join(ORPHANS).join(ino.to_string())
+    }
+
+    fn parent_dirs(&self, path: &Path) -> io::Result<()> {
+        match path.parent() {
+            Some(dir) => std::fs::create_dir_all(dir),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes an empty file (or a symlink to `link`) with `mode`, replacing what was there.
+    pub fn create(&self, path: &Path, link: Option<&[u8]>, mode: u16) -> io::Result<()> {
+        self.parent_dirs(path)?;
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(path)?,
+            Ok(_) => std::fs::remove_file(path)?,
+            Err(_) => {}
+        }
+        match link {
+            Some(target) => {
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), path)?;
+            }
+            None => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(u32::from(mode))
+                    .open(path)?;
+                f.set_permissions(std::fs::Permissions::from_mode(u32::from(mode)))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn read(&self, path: &Path, offset: u64, size: u32) -> io::Result<Vec<u8>> {
+        let f = std::fs::File::open(path)?;
+        let mut buf = vec![0; size as usize];
+        let mut got = 0;
+        while got < buf.len() {
+            let n = f.read_at(&mut buf[got..], offset + got as u64)?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// Writes at `offset` (at the end with `append`); the file never grows past `max`.
+    pub fn write(
+        &self,
+        path: &Path,
+        offset: u64,
+        data: &[u8],
+        append: bool,
+        max: u64,
+    ) -> io::Result<bool> {
+        let f = std::fs::OpenOptions::new().write(true).open(path)?;
+        let at = if append { f.metadata()?.len() } else { offset };
+        if at.saturating_add(data.len() as u64) > max {
+            return Ok(false);
+        }
+        f.write_all_at(data, at)?;
+        Ok(true)
+    }
+
+    pub fn set_len(&self, path: &Path, size: u64) -> io::Result<()> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(size)
+    }
+
+    pub fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    /// Replaces the file's bytes (a key's text kept under a scratch name).
+    pub fn write_all(&self, path: &Path, data: &[u8], mode: u16) -> io::Result<()> {
+        self.create(path, None, mode)?;
+        std::fs::write(path, data)
+    }
+
+    pub fn readlink(&self, path: &Path) -> io::Result<Vec<u8>> {
+        Ok(std::fs::read_link(path)?.into_os_string().into_vec())
+    }
+
+    pub fn stat(&self, path: &Path) -> io::Result<std::fs::Metadata> {
+        std::fs::symlink_metadata(path)
+    }
+
+    pub fn chmod(&self, path: &Path, mode: u16) -> io::Result<()> {
+        if self.stat(path)?.file_type().is_symlink() {
+            return Ok(());
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(u32::from(mode)))
+    }
+
+    pub fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+        std::os::unix::fs::lchown(path, uid, gid)
+    }
+
+    pub fn set_times(&self, path: &Path, atime: Option<SystemTime>, mtime: Option<SystemTime>) {
+        let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) else {
+            return;
+        };
+        let mut t = std::fs::FileTimes::new();
+        if let Some(a) = atime {
+            t = t.set_accessed(a);
+        }
+        if let Some(m) = mtime {
+            t = t.set_modified(m);
+        }
+        if let Err(e) = f.set_times(t) {
+            log::debug!("times of {}: {e}", path.display());
+        }
+    }
+
+    pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.parent_dirs(to)?;
+        std::fs::rename(from, to)?;
+        self.prune_dirs(from);
+        Ok(())
+    }
+
+    pub fn remove(&self, path: &Path) -> io::Result<()> {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.prune_dirs(path);
+        Ok(())
+    }
+
+    /// Removes the folders left empty above a file that went (not the root).
+    fn prune_dirs(&self, path: &Path) {
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| d.starts_with(&self.root) && *d != self.root) {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+
+    /// Moves the files under a folder of the mount that moved.
+    pub fn move_dir(&self, from: &[String], to: &[String]) {
+        let (a, b) = (self.path(from), self.path(to));
+        if !a.is_dir() {
+            return;
+        }
+        if let Err(e) = self.parent_dirs(&b).and_then(|()| std::fs::rename(&a, &b)) {
+            log::error!(
+                "moving scratch files {} -> {}: {e}",
+                a.display(),
+                b.display()
+            );
+        }
+        self.prune_dirs(&a);
+    }
+
+    /// Removes the files of descriptors a crash left open.
+    pub fn clear_orphans(&self) {
+        let _ = std::fs::remove_dir_all(self.root.join(ORPHANS));
+    }
+
+    /// Every scratch file kept, by its path in the mount.
+    pub fn all(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        let mut stack = vec![(self.root.clone(), Vec::<String>::new())];
+        while let Some((dir, rel)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if rel.is_empty() && name == ORPHANS {
+                    continue;
+                }
+                let mut r = rel.clone();
+                r.push(name);
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => stack.push((e.path(), r)),
+                    Ok(_) => out.push(r),
+                    Err(_) => {}
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// How many scratch files there are (for `valfs status`).
+    pub fn count(&self) -> usize {
+        self.all().len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,14 +362,26 @@ mod tests {
             ".DS_Store",
             ".fuse_hidden0001",
             ".nfs1234",
-            "x.tmp",
+            "XXtraElf",
+            "name.save",
+            "name.save.1",
             ".name.a1B2c3",
             "tmpAbCdEf",
         ] {
             assert!(s.matches(name), "{name}");
         }
         for name in [
-            "name", "age", "0", "12", "4914", "sed", ".hidden", "users", "a.swpx",
+            "name",
+            "age",
+            "0",
+            "12",
+            "4914",
+            "sed",
+            ".hidden",
+            "users",
+            "a.swpx",
+            "report.tmp",
+            "XXL",
         ] {
             assert!(!s.matches(name), "{name}");
         }

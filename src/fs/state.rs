@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod open;
 mod perms;
+mod scratch_files;
 pub use perms::Creator;
 
 /// Mount settings.
@@ -304,6 +305,10 @@ pub struct State {
     ctimes: perms::Ctimes,
     /// What the next commit means for `perms`.
     perms_due: Vec<perms::Due>,
+    /// Where scratch files keep their bytes.
+    files: super::scratch::Files,
+    /// Scratch files unlinked while open: where their bytes wait for the last handle.
+    orphans: HashMap<Ino, std::path::PathBuf>,
 }
 
 /// A blob's mark for [`Table::pages`](super::inode::Table::pages): 31 bits of its hash, never 0.
@@ -328,6 +333,7 @@ impl State {
         let base = store.head_commit()?;
         let root = store.commit_root(base)?;
         let perms = perms::open(&store)?;
+        let files = super::scratch::Files::of(&store);
         let mut state = State {
             store,
             opts,
@@ -366,10 +372,13 @@ impl State {
             perms,
             ctimes: perms::Ctimes::default(),
             perms_due: Vec::new(),
+            files,
+            orphans: HashMap::new(),
         };
         state.set_base(base)?;
         state.first_time = state.base_time;
         state.prune_perms();
+        state.load_scratch();
         Ok(state)
     }
 
@@ -819,23 +828,14 @@ impl State {
                 self.open.get(&ino).map_or(0, |o| o.data.len() as u64),
                 None,
             ),
-            Obj::Scratch => {
-                let s = self
-                    .inode(ino)?
-                    .scratch
-                    .map_or(0, |s| s.link.as_ref().unwrap_or(&s.data).len());
-                (false, s as u64, None)
-            }
+            Obj::Scratch => (false, self.scratch_stat(ino)?.0, None),
         };
         let mut mtime = match (place, obj) {
             (Place::Version(c), _) => self.commit_time(c),
             (_, Obj::HistoryRoot) => self.history_time.unwrap_or(self.base_time),
             // Stable between changes: the kernel drops a file's pages when its mtime moves.
             (_, Obj::Pending) => self.open.get(&ino).map_or(self.started, |o| o.modified),
-            (_, Obj::Scratch) => self
-                .inode(ino)?
-                .scratch
-                .map_or(self.started, |s| s.modified),
+            (_, Obj::Scratch) => self.scratch_stat(ino)?.1,
             _ => self.times_for(ino, oid),
         };
         let meta = self
@@ -857,8 +857,8 @@ impl State {
         } else {
             set.mode.unwrap_or(base_perm & !self.opts.umask & 0o777)
         };
-        let is_symlink = matches!(obj, Obj::Scratch)
-            && self.inode(ino)?.scratch.is_some_and(|s| s.link.is_some());
+        let is_symlink =
+            matches!(obj, Obj::Scratch) && self.inode(ino)?.scratch.is_some_and(|s| s.symlink);
         Ok(Attr {
             ino,
             is_dir,
@@ -1251,8 +1251,8 @@ impl State {
                 Some(std::sync::Arc::new(self.store.read_blob(blob)?))
             }
             Obj::Scratch => {
-                if truncate && let Some(s) = self.table.scratch_mut(ino) {
-                    s.data_mut().clear();
+                if truncate {
+                    self.scratch_truncate(ino, 0)?;
                 }
                 None
             }
@@ -1360,7 +1360,7 @@ impl State {
             return Ok(slice(&o.data));
         }
         match self.inode(ino)?.scratch {
-            Some(s) => Ok(slice(&s.data)),
+            Some(_) => self.scratch_read(ino, offset, size),
             None => Err(FsError::NotFound),
         }
     }
@@ -1371,6 +1371,9 @@ impl State {
             return Err(FsError::ReadOnly);
         }
         let (ino, append) = (h.ino, h.append);
+        if !self.open.contains_key(&ino) && self.inode(ino)?.scratch.is_some() {
+            return self.scratch_write(ino, offset, data, append);
+        }
         let buf = match self.open.get_mut(&ino) {
             Some(o) => {
                 o.dirty = true;
@@ -1379,10 +1382,7 @@ impl State {
                 o.modified = SystemTime::now();
                 Arc::make_mut(&mut o.data)
             }
-            None => match self.table.scratch_mut(ino) {
-                Some(s) => s.data_mut(),
-                None => return Err(FsError::NotFound),
-            },
+            None => return Err(FsError::NotFound),
         };
         let at = if append { buf.len() } else { offset as usize };
         let Some(end) = at.checked_add(data.len()).filter(|&end| end <= MAX_FILE) else {
@@ -1472,6 +1472,7 @@ impl State {
             return Inval::default();
         };
         let ino = h.ino;
+        self.scratch_released(ino);
         let mut inval = Inval::default();
         let last = h.counted
             && self.open.get_mut(&ino).is_some_and(|o| {
@@ -1720,10 +1721,8 @@ impl State {
             return Err(FsError::NotADirectory);
         };
         let ino = if self.opts.scratch.matches(name) && !self.is_next_index(parent, kind, name) {
-            let ino = self.table.insert(parent, name, Place::Live, false);
-            self.table
-                .set_scratch(ino, Some(ScratchFile::new(Vec::new(), None)));
-            ino
+            let mode = self.created_mode(who, false);
+            self.new_scratch(parent, name, &[], None, mode)?
         } else {
             let canonical = self.new_key_name(parent, kind, name)?;
             let insert = kind.is_sequence()
@@ -1750,7 +1749,7 @@ impl State {
         let listed = self.inode(ino)?.name.to_owned();
         self.extras.entry(parent).or_default().insert(listed);
         if self.inode(ino)?.scratch.is_some() {
-            self.set_created_scratch(ino, who);
+            self.scratch_created(ino, who)?;
         } else {
             let path = self.store_path(ino)?;
             self.set_created(&path, who, false)?;
@@ -1911,6 +1910,7 @@ impl State {
         match self.resolve(ino)? {
             Obj::Scratch => {
                 self.unlink_perms(ino, true)?;
+                self.scratch_unlink(ino)?;
                 self.table.detach(parent, &canonical);
                 if let Some(e) = self.extras.get_mut(&parent) {
                     e.remove(&canonical);
@@ -2082,21 +2082,17 @@ impl State {
         let mut inval = Inval::default();
         match src_obj {
             Obj::Scratch if dst_scratch => {
+                self.scratch_rename(src, newparent, newname)?;
                 self.move_extra(parent, &src_name, newparent, newname);
                 self.table.rename(src, newparent, newname);
             }
             Obj::Scratch | Obj::Pending => {
                 let data = match src_obj {
                     Obj::Scratch => {
-                        let s = self
-                            .inode(src)?
-                            .scratch
-                            .cloned()
-                            .unwrap_or_else(|| ScratchFile::new(Vec::new(), None));
-                        if s.link.is_some() {
+                        if self.inode(src)?.scratch.is_some_and(|s| s.symlink) {
                             return Err(FsError::Invalid("a symlink cannot become a key".into()));
                         }
-                        s.data
+                        self.scratch_bytes(src)?
                     }
                     _ => self
                         .open
@@ -2124,6 +2120,10 @@ impl State {
                 if let Some(o) = self.open.get_mut(&src) {
                     o.dirty = false;
                 }
+                if matches!(src_obj, Obj::Scratch) {
+                    // Its bytes are the key's now.
+                    self.scratch_unlink(src)?;
+                }
                 self.table.rename(src, newparent, &canonical);
                 self.table.set_scratch(src, None);
                 self.table.set_dir(src, is_dir);
@@ -2136,6 +2136,11 @@ impl State {
                 // `NAME` -> `NAME~`: the key is hidden, its removal pending until the save completes.
                 let data = self.store.read_blob(blob)?;
                 // The backup shows what the key had (a 600 file's copy stays 600).
+                let perm = self.perm_of(src);
+                let mode = perm.mode.unwrap_or(0o666 & !self.opts.umask & 0o777);
+                let mut rel = self.mount_path(newparent)?;
+                rel.push(newname.to_owned());
+                self.files.write_all(&self.files.path(&rel), &data, mode)?;
                 self.unlink_perms(src, false)?;
                 self.hidden.insert((parent, src_name.clone()), src);
                 self.extras
@@ -2144,7 +2149,13 @@ impl State {
                     .insert(newname.to_owned());
                 self.table.rename(src, newparent, newname);
                 self.table
-                    .set_scratch(src, Some(ScratchFile::new(data, None)));
+                    .set_scratch(src, Some(ScratchFile { symlink: false }));
+                let owners = crate::store::meta::Perm {
+                    mode: None,
+                    uid: Some(perm.uid.unwrap_or(self.opts.uid)),
+                    gid: Some(perm.gid.unwrap_or(self.opts.gid)),
+                };
+                self.set_perm(src, owners)?;
                 self.open.remove(&src);
             }
             _ => {
@@ -2165,6 +2176,9 @@ impl State {
                     vec![Edit::Move(from.clone(), to.clone())],
                     format!("mv {from} -> {to}"),
                 )?;
+                if matches!(src_obj, Obj::Dir { .. }) {
+                    self.scratch_dir_moved(src, newparent, &canonical);
+                }
                 self.removed(parent, &src_name)?;
                 self.table.rename(src, newparent, &canonical);
                 inval.entries.push((newparent, canonical));
@@ -2191,7 +2205,13 @@ impl State {
             .insert(newname.to_owned());
     }
 
-    pub fn symlink(&mut self, parent: Ino, name: &str, target: &[u8]) -> Result<Attr> {
+    pub fn symlink(
+        &mut self,
+        parent: Ino,
+        name: &str,
+        target: &[u8],
+        who: Creator,
+    ) -> Result<Attr> {
         self.writable(parent)?;
         if !self.opts.scratch.matches(name) {
             return Err(FsError::Invalid(
@@ -2201,23 +2221,16 @@ impl State {
         if self.lookup_ino(parent, name).is_ok() {
             return Err(FsError::Exists);
         }
-        let ino = self.table.insert(parent, name, Place::Live, false);
-        self.table.set_scratch(
-            ino,
-            Some(ScratchFile::new(Vec::new(), Some(target.to_vec()))),
-        );
-        self.extras
-            .entry(parent)
-            .or_default()
-            .insert(name.to_owned());
+        let ino = self.new_scratch(parent, name, &[], Some(target), 0o777)?;
+        self.scratch_created(ino, who)?;
         self.lookup(parent, name)
     }
 
     pub fn readlink(&mut self, ino: Ino) -> Result<Vec<u8>> {
-        self.inode(ino)?
-            .scratch
-            .and_then(|s| s.link.clone())
-            .ok_or(FsError::Invalid("not a symlink".into()))
+        if !self.inode(ino)?.scratch.is_some_and(|s| s.symlink) {
+            return Err(FsError::Invalid("not a symlink".into()));
+        }
+        self.scratch_link(ino)
     }
 
     /// chmod, chown, utimensat and truncate.
@@ -2238,11 +2251,7 @@ impl State {
             }
             match obj {
                 Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
-                Obj::Scratch => {
-                    if let Some(s) = self.table.scratch_mut(ino) {
-                        s.data_mut().resize(size as usize, 0);
-                    }
-                }
+                Obj::Scratch => self.scratch_truncate(ino, size)?,
                 _ => {
                     if let Some(o) = self.open.get_mut(&ino).filter(|o| o.handles > 0) {
                         if o.data.len() as u64 != size {
@@ -2287,8 +2296,11 @@ impl State {
             self.set_perm(ino, perm)?;
             self.touch_ctime(ino);
         }
-        // Only an inode given times keeps them (they are made on demand).
-        if (set.atime.is_some() || set.mtime.is_some())
+        // Only an inode given times keeps them (they are made on demand); a scratch file's
+        // go on its real file.
+        if matches!(obj, Obj::Scratch) {
+            self.scratch_times(ino, set.atime, set.mtime);
+        } else if (set.atime.is_some() || set.mtime.is_some())
             && let Some(m) = self.table.meta_mut(ino)
         {
             m.atime = set.atime.or(m.atime);
@@ -2329,13 +2341,13 @@ impl State {
                     .type_name()
                     .to_owned()
             }
-            Obj::Scratch => return Err(FsError::NoAttribute),
+            Obj::Scratch => "scratch".to_owned(),
         })
     }
 
     pub fn listxattr(&mut self, ino: Ino) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        if !matches!(self.resolve(ino)?, Obj::Scratch | Obj::HistoryRoot) {
+        if !matches!(self.resolve(ino)?, Obj::HistoryRoot) {
             out.extend_from_slice(Self::TYPE_XATTR.as_bytes());
             out.push(0);
         }
@@ -2353,6 +2365,13 @@ impl State {
         self.writable(ino)?;
         if name.starts_with("system.") {
             return Err(FsError::NotSupported);
+        }
+        let scratch = matches!(self.resolve(ino)?, Obj::Scratch);
+        self.touch_ctime(ino);
+        if name == Self::TYPE_XATTR && scratch {
+            // A scratch file's type is its name's; what it becomes is read from its text when
+            // it is renamed onto a key (rsync -X types its temporary files).
+            return Ok(());
         }
         if name == Self::TYPE_XATTR {
             return self.convert(
@@ -2381,10 +2400,41 @@ impl State {
     }
 
     /// Setting `user.valfs.type`: a scalar becomes a string of its text, or a string
-    /// becomes the scalar its text reads as, when that has the asked type.
+    /// becomes the scalar its text reads as, when that has the asked type; a map whose names
+    /// are the indices `0..n-1` becomes that vector (or list), see [`Store::as_sequence`].
     fn convert(&mut self, ino: Ino, to: &str) -> Result<()> {
         let current = self.type_name(ino)?;
         if current == to {
+            return Ok(());
+        }
+        if let Obj::Dir { tree, .. } = self.resolve(ino)? {
+            // A map copied from a vector (`cp -a` makes folders and files `00`, `01`, …) turns
+            // back into that vector; its elements are shared, not rewritten.
+            if ino != ROOT {
+                let parent = self.inode(ino)?.parent;
+                if self.is_set(parent) {
+                    return Err(FsError::Invalid(
+                        "a set member cannot change in place".into(),
+                    ));
+                }
+                self.not_inside_member(parent)?;
+            }
+            let node = match CollKind::from_name(to) {
+                Some(kind) => self.store.as_sequence(tree, kind)?,
+                None => None,
+            }
+            .ok_or_else(|| FsError::Invalid(format!("cannot convert this {current} to {to}")))?;
+            let old = self.store.read_dir(tree)?.entries;
+            let path = self.store_path(ino)?;
+            self.edit(
+                vec![Edit::Put(path.clone(), node)],
+                format!("retype {path} as {to}"),
+            )?;
+            // The elements are named by index now: new inodes stand for them.
+            for c in old {
+                self.table.detach(ino, &c.name);
+            }
+            self.touched.push(ino);
             return Ok(());
         }
         let Obj::File { .. } = self.resolve(ino)? else {

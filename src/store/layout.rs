@@ -152,7 +152,7 @@ pub(crate) fn marker_text(
     text
 }
 
-fn parse_marker(bytes: &[u8]) -> Result<Marker> {
+pub(super) fn parse_marker(bytes: &[u8]) -> Result<Marker> {
     let bad = || StoreError::Corrupt("unreadable .valfs marker".into());
     let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
     let mut lines = text.lines();

@@ -324,6 +324,37 @@ fn parse(text: &str) -> std::result::Result<BTreeMap<String, Perm>, String> {
     Ok(out)
 }
 
+/// Whether the entry at `path` is an element of a vector or list in the value `root` (its
+/// removal then moves the later elements down).
+pub fn in_sequence(store: &Store, root: git2::Oid, path: &Path) -> bool {
+    path.0.split_last().is_some_and(|(_, parent)| {
+        matches!(
+            store.node_at(root, &Path(parent.to_vec())),
+            Ok(super::Node::Dir(t)) if store.dir_kind(t).is_ok_and(|k| k.is_sequence())
+        )
+    })
+}
+
+/// What the CLI's `rm` and `mv` do to the entries: `before` copies a move's to its target,
+/// `after` (once committed) drops the source's.
+pub fn edit_before(perms: &mut Perms, edit: &super::Edit) -> Result<()> {
+    if let super::Edit::Move(from, to) = edit {
+        perms.copy(from, to)?;
+    }
+    Ok(())
+}
+
+pub fn edit_after(perms: &mut Perms, edit: &super::Edit, in_sequence: bool) -> Result<()> {
+    let (super::Edit::Move(path, _) | super::Edit::Remove(path)) = edit else {
+        return Ok(());
+    };
+    if in_sequence {
+        perms.remove_element(path)
+    } else {
+        perms.remove(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,8 @@ mod import;
 mod layout;
 pub mod merge;
 pub mod meta;
+mod restore;
+mod trust;
 
 pub use edit::{Edit, depth_below};
 pub use history::{Change, LogEntry};
@@ -59,6 +61,19 @@ pub enum StoreError {
          (remove the file if no git or valfs process is running)"
     )]
     Locked(String),
+    #[error(
+        "{0}: a git repository with a work tree, not a valfs store (valfs writes only to the \
+         bare repositories it makes; --adopt to use this one anyway)"
+    )]
+    WorkTree(String),
+    #[error("{path}: {branch:?} is not a valfs branch ({why}; --adopt to use it anyway)")]
+    NotValfsBranch {
+        branch: String,
+        path: String,
+        why: String,
+    },
+    #[error("{0}: {1} (`valfs init` makes a new store where nothing is, or in an empty directory)")]
+    InitTarget(String, String),
     #[error("repository is damaged: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -97,11 +112,14 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Creates a bare repository holding an empty value of the given format on `branch`.
-    /// Initialising an existing store is an error that changes nothing.
+    /// Initialising an existing store is an error that changes nothing, and so is a path that
+    /// holds anything but an empty directory (an existing project must not get a bare
+    /// repository's files scattered among its own).
     pub fn init(path: &FsPath, format: Format, branch: &str) -> Result<Store> {
         if Repository::open_bare(path).is_ok() {
             return Err(StoreError::Exists(path.display().to_string()));
         }
+        trust::check_init_target(path)?;
         let repo = Repository::init_opts(
             path,
             git2::RepositoryInitOptions::new()
@@ -121,7 +139,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing store.
+    /// Opens an existing repository, whoever made it: for handles on a store already checked.
+    /// A user's command opens with [`Store::open_checked`].
     pub fn open(path: &FsPath, branch: &str) -> Result<Store> {
         Store::from_repo(open_repo(path)?, path, branch)
     }

@@ -512,3 +512,144 @@ fn two_processes_setting_at_once_lose_nothing() {
     assert_eq!(env.git(&["rev-list", "--count", "HEAD"]), "201\n");
     fsck(&env.repo());
 }
+
+/// A document whose subtree `db` holds vectors of maps holding vectors: what `cp -r` out of
+/// `.history` used to turn into maps.
+const DB: &str = r#"{"db":{"users":[{"name":"Joe","tags":["a","b"]},{"name":"Ann","tags":[]},
+  {"name":"Bob","tags":[[1,2],{"k":null}]}],"n":12345678901234567890},"other":1}"#;
+
+#[test]
+fn restore_puts_a_subtree_back_exactly() {
+    let env = Env::init();
+    env.ok(&["import", s(&env.write("d.json", DB))]);
+    let original = env.value();
+    env.ok(&["set", "db/users/0/tags", "{}"]);
+    env.ok(&["rm", "db/users/1"]);
+    env.ok(&["set", "other", "2"]);
+    let commits = |env: &Env| env.git(&["rev-list", "--count", "HEAD"]);
+    assert_eq!(commits(&env), "5\n");
+
+    // In place: one commit, the very tree the subtree had (nothing re-encoded), the rest kept.
+    assert_eq!(env.ok(&["restore", "HEAD~3", "db"]), "");
+    assert_eq!(commits(&env), "6\n");
+    let mut want = original.clone();
+    if let valfs::value::Value::Map(m) = &mut want {
+        m.insert(
+            valfs::value::Value::string("other"),
+            valfs::value::Value::int(2),
+        );
+    }
+    assert_eq!(env.value(), want);
+    assert_eq!(
+        env.git(&["rev-parse", "HEAD:db"]),
+        env.git(&["rev-parse", "HEAD~4:db"])
+    );
+    assert!(env.ok(&["log", "-n", "1"]).contains("restore db from "));
+    let diff = env.ok(&["diff", "HEAD~1", "HEAD"]);
+    assert!(diff.lines().all(|l| l[2..].starts_with("db/")), "{diff}");
+
+    // Elsewhere, and an element by its padded name: vectors stay vectors.
+    env.ok(&["restore", "HEAD~4", "db/users/002", "copy"]);
+    assert_eq!(
+        env.ok(&["export", "copy"]),
+        "{\"name\":\"Bob\",\"tags\":[[1,2],{\"k\":null}]}\n"
+    );
+    env.ok(&["restore", "HEAD~5", "db/users", "db/users/1"]);
+    assert_eq!(
+        env.ok(&["export", "db/users/1/1"]),
+        "{\"name\":\"Ann\",\"tags\":[]}\n"
+    );
+    assert_eq!(commits(&env), "8\n");
+    // Restoring what is already there makes no commit.
+    env.ok(&["restore", "HEAD", "db"]);
+    assert_eq!(commits(&env), "8\n");
+    fsck(&env.repo());
+}
+
+#[test]
+fn restore_of_the_root_is_a_revert() {
+    let env = Env::init();
+    env.ok(&["import", s(&env.write("d.json", DB))]);
+    env.ok(&["set", "db/users", "[]"]);
+    env.ok(&["restore", "HEAD~1", "/"]);
+    assert_eq!(env.value(), v(DB));
+    env.ok(&["set", "x", "1"]);
+    env.ok(&["restore", "HEAD~2", ""]);
+    assert_eq!(
+        env.value(),
+        v("{\"db\":{\"users\":[],\"n\":12345678901234567890},\"other\":1}")
+    );
+    assert_eq!(
+        env.git(&["rev-parse", "HEAD^{tree}"]),
+        env.git(&["rev-parse", "HEAD~3^{tree}"])
+    );
+    assert_eq!(env.git(&["rev-list", "--count", "HEAD"]), "6\n");
+    fsck(&env.repo());
+}
+
+#[test]
+fn restore_of_what_was_not_there_is_an_error_that_changes_nothing() {
+    let env = Env::init();
+    env.ok(&["import", s(&env.write("d.json", DB))]);
+    env.ok(&["set", "new", "1"]);
+    env.fails(&["restore", "HEAD~1", "new"], "HEAD~1:new: no such key");
+    env.fails(
+        &["restore", "HEAD", "db/users/9"],
+        "db/users/9: no such key",
+    );
+    env.fails(&["restore", "HEAD", "other/x"], "other/x");
+    env.fails(&["restore", "nosuchrev", "db"], "nosuchrev");
+    env.fails(&["restore", "HEAD~1", "db", "nope/db"], "nope");
+    env.fails(&["restore", "HEAD~1", "other", "/"], "root");
+    env.fails(&["restore", "HEAD~1", "db", "db/users/7"], "db/users/7");
+    fsck(&env.repo());
+}
+
+/// A restore reuses the old subtree by id: however big it is, the commit writes only the
+/// trees above the target and itself.
+#[test]
+fn restore_writes_only_the_ancestors_of_the_target() {
+    use crate::common::loose_objects;
+    let env = Env::init();
+    let users: Vec<String> = (0..3000)
+        .map(|i| format!(r#"{{"name":"u{i}","tags":["t{i}",[{i}]]}}"#))
+        .collect();
+    let doc = format!(
+        r#"{{"db":{{"users":[{}],"n":1}},"x":{{"y":1}}}}"#,
+        users.join(",")
+    );
+    env.ok(&["import", s(&env.write("big.json", &doc))]);
+    env.ok(&["rm", "db/users"]);
+    let before = loose_objects(&env.repo());
+    env.ok(&["restore", "HEAD~1", "db/users", "x/users"]);
+    let new: Vec<String> = loose_objects(&env.repo())
+        .difference(&before)
+        .cloned()
+        .collect();
+    // The commit, the root and x.
+    assert_eq!(new.len(), 3, "{new:?}");
+    let mut kinds: Vec<String> = new
+        .iter()
+        .map(|id| env.git(&["cat-file", "-t", id]).trim().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["commit", "tree", "tree"]);
+    assert_eq!(
+        env.git(&["rev-parse", "HEAD:x/users"]),
+        env.git(&["rev-parse", "HEAD~2:db/users"])
+    );
+    assert_eq!(env.ok(&["get", "x/users/2999/tags/1/0"]), "2999\n");
+    fsck(&env.repo());
+}
+
+#[test]
+fn restore_is_in_the_help() {
+    let env = Env::new();
+    let help = env.ok(&["--help"]);
+    assert!(help.contains("restore"), "{help}");
+    let help = env.ok(&["restore", "--help"]);
+    assert!(
+        help.contains("REV") && help.contains("PATH") && help.contains("[TO]"),
+        "{help}"
+    );
+}

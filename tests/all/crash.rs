@@ -77,8 +77,8 @@ def run(op):
     if kind == "save":
         write(p(op[1]), "%d\n" % op[2]); state[op[1]] = op[2]
     elif kind == "asave":
-        write(p(op[1] + ".tmp"), "%d\n" % op[2])
-        os.rename(p(op[1] + ".tmp"), p(op[1])); state[op[1]] = op[2]
+        write(p("." + op[1] + ".a1B2c3"), "%d\n" % op[2])
+        os.rename(p("." + op[1] + ".a1B2c3"), p(op[1])); state[op[1]] = op[2]
     elif kind in ("mv", "mvdir"):
         os.rename(p(op[1]), p(op[2])); state[op[2]] = state.pop(op[1])
     elif kind == "rm":

@@ -511,7 +511,7 @@ pub(crate) mod harness {
     pub fn is_scratch_path(path: &str) -> bool {
         path.split('/').any(|c| {
             c.ends_with('~')
-                || [".swp", ".swo", ".swn", ".swx", ".swpx", ".tmp"]
+                || [".swp", ".swo", ".swn", ".swx", ".swpx"]
                     .iter()
                     .any(|s| c.ends_with(s))
                 || c == "4913"
@@ -637,7 +637,7 @@ fn cp_onto_a_key_is_one_commit() {
 fn mv_over_a_key_is_one_commit() {
     let m = Mount::new(DOC);
     // A scratch file renamed onto a key.
-    m.one_save("printf '43\\n' > age.tmp && mv age.tmp age", &["age"]);
+    m.one_save("printf '43\\n' > tmpAg3xQz && mv tmpAg3xQz age", &["age"]);
     assert_eq!(m.cat("age"), "43\n");
     // A key renamed onto another.
     m.one_save("mv name age", &["age", "name"]);
@@ -780,11 +780,11 @@ fn releasing_a_renamed_temporary_file_leaves_the_keys_new_handle_alone() {
     let out = m.sh_ok(
         r#"python3 -c '
 import os, time
-tmp = os.open("age.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+tmp = os.open("tmpAg3xQz", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 os.write(tmp, b"1\n")
 held = os.dup(tmp)
 os.close(tmp)
-os.rename("age.tmp", "age")
+os.rename("tmpAg3xQz", "age")
 new = os.open("age", os.O_WRONLY | os.O_TRUNC)
 os.close(held)
 time.sleep(0.3)  # the release of the temporary file reaches the daemon first

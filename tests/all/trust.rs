@@ -261,3 +261,126 @@ fn chmod_chown_and_rename_move_ctime_and_new_names_get_new_times() {
         .unwrap();
     assert!(m3.as_str() > m1, "the new g has the old one's mtime");
 }
+
+// ----- scratch files -----
+
+#[test]
+fn keys_with_scratch_names_are_kept_across_remounts_and_never_committed() {
+    let mut m = Mount::new(DOC);
+    let names = [
+        ".env.sample",
+        "tmpconfig",
+        "draft~",
+        "sed123456",
+        "cfg/.a.swp",
+    ];
+    for n in names {
+        m.sh_ok(&format!("printf 'text of {n}\\n' > '{n}'"));
+    }
+    // Any bytes, any size.
+    m.sh_ok("head -c 300000 /dev/urandom > .big.swp; cp .big.swp \"$OUT/big\"");
+    assert_eq!(
+        m.sh_ok("getfattr --only-values -n user.valfs.type draft~"),
+        "scratch"
+    );
+    m.unmount();
+    m.spawn();
+    for n in names {
+        assert_eq!(m.cat(n), format!("text of {n}\n"), "{n} after remount");
+    }
+    m.sh_ok("cmp .big.swp \"$OUT/big\"");
+    assert!(m.ls("-A").contains(&".env.sample".to_owned()));
+    let ever = m.all_paths_ever();
+    for n in names {
+        assert!(!ever.iter().any(|p| p == n), "{n} was committed: {ever:?}");
+    }
+    let (_, status, _) = m.valfs(&["status"]);
+    assert!(status.contains("scratch: 6 files"), "{status}");
+    // Removed, it is gone for good.
+    m.sh_ok("rm draft~ .big.swp");
+    m.unmount();
+    m.spawn();
+    assert!(!m.ls("-A").contains(&"draft~".to_owned()));
+}
+
+#[test]
+fn a_swap_file_survives_a_crash_for_vims_recovery() {
+    let mut m = Mount::new(DOC);
+    m.sh_ok(
+        "head -c 8192 /dev/urandom > .name.swp; cp .name.swp \"$OUT/swp\"; ln -s ghost '.#name'",
+    );
+    m.kill9();
+    let (st, out, err) = m.valfs(&["umount", m.mnt.to_str().unwrap()]);
+    assert_eq!(st, 0, "{out}{err}");
+    m.spawn();
+    m.sh_ok("cmp .name.swp \"$OUT/swp\"");
+    assert_eq!(m.sh_ok("readlink '.#name'"), "ghost\n");
+}
+
+#[test]
+fn scratch_files_map_and_keep_their_mode() {
+    let mut m = Mount::new(DOC);
+    m.sh_ok("printf 'abcdef' > x.swp; chmod 600 x.swp");
+    let py = r#"
+import mmap, os
+fd = os.open("x.swp", os.O_RDWR)
+mm = mmap.mmap(fd, 6)
+mm[0:3] = b"XYZ"
+mm.flush(); mm.close(); os.close(fd)
+"#;
+    let out = m
+        .cmd("python3")
+        .args(["-c", py])
+        .current_dir(&m.mnt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    m.unmount();
+    m.spawn();
+    assert_eq!(m.cat("x.swp"), "XYZdef");
+    assert_eq!(m.sh_ok("stat -c %a x.swp"), "600\n");
+}
+
+#[test]
+fn perl_in_place_and_nanos_save_file_are_one_commit_and_scratch() {
+    let m = Mount::new(DOC);
+    m.one_save("perl -pi -e s/Joe/Jim/ name", &["name"]);
+    assert_eq!(m.cat("name"), "\"Jim\"\n");
+    let before = m.commits();
+    m.sh_ok("echo draft > name.save; echo x > report.tmp");
+    assert_eq!(
+        m.commits(),
+        before + 1,
+        "report.tmp is a key, name.save scratch"
+    );
+    assert_eq!(m.head_value()["report.tmp"], serde_json::json!("x"));
+    assert!(m.head_value().get("name.save").is_none());
+}
+
+#[test]
+fn a_key_renamed_to_a_backup_name_keeps_its_mode_on_the_backup() {
+    let m = shared_mount();
+    m.sh_ok("echo s3cret > secret; chmod 600 secret; mv secret secret~");
+    assert_eq!(m.sh_ok("stat -c %a secret~"), "600\n");
+    let (st, out) = as_nobody(&m, "cat secret~");
+    assert_ne!(st, 0, "nobody read the backup: {out}");
+}
+
+#[test]
+fn the_clis_mv_and_rm_carry_the_modes_the_mount_shows() {
+    let m = shared_mount();
+    m.sh_ok("chmod 600 name; chmod 640 cfg/a");
+    m.valfs_ok(&["mv", "name", "secret"]);
+    m.valfs_ok(&["rm", "cfg/a"]);
+    assert!(
+        m.wait_for(Duration::from_secs(5), || m.sh("stat -c %a secret").1
+            == "600\n")
+    );
+    m.valfs_ok(&["set", "cfg/a", "3"]);
+    assert!(m.wait_for(Duration::from_secs(5), || m.sh("cat cfg/a").1 == "3\n"));
+    assert_eq!(m.sh_ok("stat -c %a secret cfg/a"), "600\n644\n");
+}

@@ -4,7 +4,6 @@
 
 use super::{Edit, Ino, Options, Path, Result, State};
 use crate::store::meta::{Perm, Perms};
-use crate::value::CollKind;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -88,7 +87,19 @@ impl State {
             gid: i.meta.gid,
         });
         let scratch = self.table.get(ino).is_some_and(|i| i.scratch.is_some());
-        if scratch || self.perms.is_empty() {
+        if scratch {
+            // Kept on its real file; owners too when the daemon may give files away.
+            let Ok((_, _, mode, uid, gid)) = self.scratch_stat(ino) else {
+                return own;
+            };
+            let root = crate::sys::uid() == 0;
+            return Perm {
+                mode: Some(mode),
+                uid: if root { Some(uid) } else { own.uid },
+                gid: if root { Some(gid) } else { own.gid },
+            };
+        }
+        if self.perms.is_empty() {
             return own;
         }
         match self.store_path(ino) {
@@ -113,9 +124,12 @@ impl State {
             m.uid = perm.uid.or(m.uid);
             m.gid = perm.gid.or(m.gid);
         }
-        // A scratch file's stay on its inode, as its bytes do.
+        // A scratch file's go on its real file, as its bytes do.
         let scratch = self.table.get(ino).is_some_and(|i| i.scratch.is_some());
-        if perm.is_empty() || scratch {
+        if scratch {
+            return self.scratch_perm(ino, perm);
+        }
+        if perm.is_empty() {
             return Ok(());
         }
         let path = self.store_path(ino)?;
@@ -135,12 +149,22 @@ impl State {
         Ok(())
     }
 
-    /// What a new scratch file was created with, kept on its inode.
-    pub(super) fn set_created_scratch(&mut self, ino: Ino, who: Creator) {
+    /// The mode a new scratch file gets, and its owners (on its inode, and on its real file
+    /// when the daemon may give files away).
+    pub(super) fn scratch_created(&mut self, ino: Ino, who: Creator) -> Result<()> {
         let perm = created(&self.opts, who, false);
-        if let Some(m) = self.table.meta_mut(ino) {
-            (m.mode, m.uid, m.gid) = (perm.mode, perm.uid, perm.gid);
-        }
+        let owners = Perm {
+            mode: None,
+            uid: Some(perm.uid.unwrap_or(self.opts.uid)),
+            gid: Some(perm.gid.unwrap_or(self.opts.gid)),
+        };
+        self.set_perm(ino, owners)
+    }
+
+    /// The mode a new entry gets from its creator.
+    pub(super) fn created_mode(&self, who: Creator, is_dir: bool) -> u16 {
+        let default = (if is_dir { 0o777 } else { 0o666 }) & !self.opts.umask & 0o777;
+        created(&self.opts, who, is_dir).mode.unwrap_or(default)
     }
 
     /// A scratch file or an uncommitted one becomes the key at `to`: what was set on it
@@ -160,7 +184,11 @@ impl State {
             }
             return Ok(());
         }
-        let own = self.perm_of(src);
+        let mut own = self.perm_of(src);
+        let default = 0o666 & !self.opts.umask & 0o777;
+        own.mode = own.mode.filter(|&m| m != default);
+        own.uid = own.uid.filter(|&u| u != self.opts.uid);
+        own.gid = own.gid.filter(|&g| g != self.opts.gid);
         self.perms.remove(to)?;
         if !own.is_empty() {
             self.perms.set(to, own)?;
@@ -215,17 +243,7 @@ impl State {
     }
 
     fn removal(&self, path: &Path) -> Due {
-        let in_sequence = path.0.split_last().is_some_and(|(_, parent)| {
-            self.store
-                .node_at(self.root, &Path(parent.to_vec()))
-                .ok()
-                .and_then(|n| match n {
-                    crate::store::Node::Dir(t) => self.store.dir_kind(t).ok(),
-                    _ => None,
-                })
-                .is_some_and(CollKind::is_sequence)
-        });
-        if in_sequence {
+        if crate::store::meta::in_sequence(&self.store, self.root, path) {
             Due::RemoveElement(path.clone())
         } else {
             Due::Remove(path.clone())
