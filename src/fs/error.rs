@@ -80,6 +80,10 @@ pub fn errno(e: &FsError) -> Errno {
             StoreError::Codec(
                 CodecError::NotUtf8 | CodecError::TooDeep | CodecError::NotJson { .. },
             ) => Errno::EINVAL,
+            other if no_space(other) => {
+                log::error!("{other}");
+                Errno::ENOSPC
+            }
             other => {
                 log::error!("{other}");
                 Errno::EIO
@@ -96,6 +100,19 @@ pub fn errno(e: &FsError) -> Errno {
                 Errno::EIO
             }
         },
+    }
+}
+
+/// Whether the repository's disk (or quota) is full: the save fails with ENOSPC, as a write
+/// on a full disk does. libgit2 reports the OS's error in its message only.
+fn no_space(e: &StoreError) -> bool {
+    const NO_SPACE: &str = "No space left on device";
+    match e {
+        StoreError::Io(io) => {
+            io.raw_os_error() == Some(libc::ENOSPC) || io.to_string().contains(NO_SPACE)
+        }
+        StoreError::Git(g) => g.message().contains(NO_SPACE),
+        _ => false,
     }
 }
 
@@ -132,6 +149,26 @@ mod tests {
             ),
             (FsError::Store(StoreError::Corrupt("x".into())), Errno::EIO),
             (FsError::Store(StoreError::Contended(3)), Errno::EIO),
+            (
+                FsError::Store(StoreError::Io(std::io::Error::from_raw_os_error(
+                    libc::ENOSPC,
+                ))),
+                Errno::ENOSPC,
+            ),
+            (
+                FsError::Store(StoreError::Git(git2::Error::new(
+                    git2::ErrorCode::GenericError,
+                    git2::ErrorClass::Os,
+                    "failed to write object: No space left on device",
+                ))),
+                Errno::ENOSPC,
+            ),
+            (
+                FsError::Store(StoreError::Io(std::io::Error::from_raw_os_error(
+                    libc::EACCES,
+                ))),
+                Errno::EIO,
+            ),
             (
                 FsError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC)),
                 Errno::ENOSPC,

@@ -277,7 +277,12 @@ impl ValFs {
     }
 }
 
+/// A name from the kernel as text. No entry has a name over 255 bytes (longer keys get short
+/// names, see [`crate::codec::name`]): a longer one is ENAMETOOLONG, whatever the call.
 fn name_str(name: &OsStr) -> Result<&str, Errno> {
+    if name.len() > crate::codec::name::NAME_MAX {
+        return Err(errno(&FsError::NameTooLong));
+    }
     std::str::from_utf8(name.as_bytes()).map_err(|_| Errno::EINVAL)
 }
 
@@ -351,8 +356,11 @@ impl Filesystem for ValFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let Ok(n) = name_str(name) else {
-            return reply.error(Errno::ENOENT);
+        let n = match name_str(name) {
+            Ok(n) => n,
+            Err(e) if e == Errno::ENAMETOOLONG => return reply.error(e),
+            // No entry has a name that is not UTF-8.
+            Err(_) => return reply.error(Errno::ENOENT),
         };
         // Whether names must not be cached when they may shift (kernels without epochs).
         let short = !self.long_names();
@@ -632,7 +640,7 @@ impl Filesystem for ValFs {
                 reply.ok();
             }
             Err(e) => reply.error(
-                if [Errno::EINVAL, Errno::EROFS, Errno::EFBIG].contains(&e) {
+                if [Errno::EINVAL, Errno::EROFS, Errno::EFBIG, Errno::ENOSPC].contains(&e) {
                     e
                 } else {
                     Errno::EIO
@@ -675,11 +683,13 @@ impl Filesystem for ValFs {
                 reply.ok();
                 self.invalidate_later(inval);
             }
-            Err(e) => reply.error(if [Errno::EINVAL, Errno::EFBIG].contains(&e) {
-                e
-            } else {
-                Errno::EIO
-            }),
+            Err(e) => reply.error(
+                if [Errno::EINVAL, Errno::EFBIG, Errno::ENOSPC].contains(&e) {
+                    e
+                } else {
+                    Errno::EIO
+                },
+            ),
         }
     }
 

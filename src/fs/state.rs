@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+mod open;
 mod perms;
 mod scratch_files;
 pub use perms::Creator;
@@ -124,6 +125,9 @@ struct OpenFile {
     too_big: bool,
     /// Opened or last changed then: the mtime of a file not saved yet.
     modified: SystemTime,
+    /// Saved by `fsync` and not closed since: the buffer, not the saved text, is what the file
+    /// shows (see the `open` module).
+    held: bool,
 }
 
 /// An open file, as the kernel is told of it.
@@ -451,13 +455,14 @@ impl State {
     /// kernel's pages of a file are shared by all its readers, and a reader still reading the
     /// old bytes would put them back after the kernel dropped them.
     fn reload_open(&mut self) {
+        self.orphan_removed();
         // What readers hold of live files: open buffers with nothing pending and no writer (a
         // writer's buffer holds the bytes it wrote, which may read differently from what was
         // saved), and the snapshots of later readers.
         let mut inos: Vec<Ino> = self
             .open
             .iter()
-            .filter(|(_, o)| !o.dirty && o.writers == 0)
+            .filter(|(_, o)| !o.dirty && !o.held && o.writers == 0)
             .map(|(&ino, _)| ino)
             .chain(
                 self.handles
@@ -483,6 +488,7 @@ impl State {
             let data = Arc::new(data);
             if let Some(o) = self.open.get_mut(&ino)
                 && !o.dirty
+                && !o.held
                 && o.writers == 0
                 && o.data != data
             {
@@ -616,6 +622,9 @@ impl State {
         }
         if self.open.get(&ino).is_some_and(|o| o.dirty) {
             return Ok(Obj::Pending);
+        }
+        if let Some(obj) = self.orphan_obj(ino) {
+            return Ok(obj);
         }
         let (parent, name, place, is_dir) = (
             inode.parent,
@@ -802,8 +811,9 @@ impl State {
             Obj::Dir { tree, .. } => (true, 0, Some(tree)),
             Obj::File { blob } => {
                 let size = match self.open.get(&ino) {
-                    // Nothing pending: the saved text, which a new reader reads (see open).
-                    Some(o) if o.dirty => o.data.len() as u64,
+                    // Nothing pending: the saved text, which a new reader reads (see open);
+                    // after an fsync, the bytes the descriptors read until closed.
+                    Some(o) if o.dirty || o.held => o.data.len() as u64,
                     // A damaged blob still has attributes: reading it fails (EIO), and
                     // overwriting it (which needs not the old bytes) repairs the value.
                     _ => self.store.blob_size(blob).unwrap_or_else(|e| {
@@ -1230,9 +1240,13 @@ impl State {
             // holds the bytes written, which may read differently from the value they saved
             // (`Bob` is saved as `"Bob"`). A reader sees what is saved, as it would once that
             // handle is gone: `echo Bob > name; cat name` shows `"Bob"`, always. A writer
-            // still shares the buffer, as descriptors on one file do.
+            // still shares the buffer, as descriptors on one file do; so does a reader while
+            // an fsync holds the buffer (see `open::hold`).
             Obj::File { blob }
-                if !write && !truncate && self.open.get(&ino).is_some_and(|o| !o.dirty) =>
+                if !write
+                    && !truncate
+                    && self.open.contains_key(&ino)
+                    && !self.shows_buffer(ino) =>
             {
                 Some(std::sync::Arc::new(self.store.read_blob(blob)?))
             }
@@ -1262,6 +1276,7 @@ impl State {
                             insert: false,
                             too_big: false,
                             modified: SystemTime::now(),
+                            held: false,
                         },
                     );
                 }
@@ -1415,7 +1430,9 @@ impl State {
         {
             return self.flush(fh);
         }
-        self.save_as(ino, Some(&w))
+        let mut inval = self.save_as(ino, Some(&w))?;
+        self.let_go(ino, &mut inval);
+        Ok(inval)
     }
 
     /// Commits a dirty open file (at flush, fsync and the last release).
@@ -1424,15 +1441,25 @@ impl State {
             return Ok(Inval::default());
         };
         let ino = h.ino;
-        if !self.open.get(&ino).is_some_and(|o| o.wrote) {
-            return Ok(Inval::default());
-        }
-        self.save(ino)
+        let mut inval = if self.open.get(&ino).is_some_and(|o| o.wrote) {
+            self.save(ino)?
+        } else {
+            Inval::default()
+        };
+        self.let_go(ino, &mut inval);
+        Ok(inval)
     }
 
+    /// Commits a dirty open file and syncs the repository. The file's descriptors go on
+    /// reading the bytes they wrote (see `open::hold`).
     pub fn fsync(&mut self, fh: u64) -> Result<Inval> {
-        let inval = match self.handles.get(&fh) {
-            Some(h) => self.save(h.ino)?,
+        let inval = match self.handles.get(&fh).map(|h| h.ino) {
+            Some(ino) => {
+                let dirty = self.open.get(&ino).is_some_and(|o| o.dirty);
+                let mut inval = self.save(ino)?;
+                self.hold(ino, dirty, &mut inval);
+                inval
+            }
             None => Inval::default(),
         };
         self.commit_pending()?;
@@ -1469,16 +1496,8 @@ impl State {
             self.open.remove(&ino);
             // A new file whose save was refused is gone with its buffer: the kernel must forget
             // the name too, or opening it again (O_CREAT included) reaches this dead inode.
-            if !saved
-                && matches!(self.resolve(ino), Err(FsError::NotFound))
-                && let Some(i) = self.table.get(ino)
-                && i.parent != 0
-                && i.scratch.is_none()
-            {
-                let (parent, name) = (i.parent, i.name.to_owned());
-                self.table.detach(parent, &name);
-                inval.entries.push((parent, name));
-                self.touched.push(parent);
+            if !saved {
+                self.drop_refused(ino, &mut inval);
             }
             self.forget(ino, 0);
         }
@@ -1722,6 +1741,7 @@ impl State {
                     insert,
                     too_big: false,
                     modified: SystemTime::now(),
+                    held: false,
                 },
             );
             ino

@@ -1,7 +1,7 @@
 //! Failed commits: a full disk, a read-only repository, a damaged object, a locked ref. Each
-//! time the save fails with EIO at `close` (or `fsync`), the log names the cause, the branch
-//! and everything committed stay intact, reads keep working, and saves work again once the
-//! cause is gone.
+//! time the save fails at `close` (or `fsync`) with ENOSPC for a full disk and EIO otherwise,
+//! the log names the cause, the branch and everything committed stay intact, reads keep
+//! working, and saves work again once the cause is gone.
 
 use crate::common::Repo;
 use crate::mount::harness::Mount;
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 const DOC: &str = r#"{"name": "Joe", "age": 41, "sub": {"deep": {"text": "here"}}, "v": [1, 2]}"#;
 const EIO: i32 = 5;
+const ENOSPC: i32 = 28;
 
 /// Python that saves `age` and closes: its errno is what `close` returned.
 fn save_age(n: u32) -> String {
@@ -59,27 +60,49 @@ fn intact(m: &Mount, head: &str, value: &serde_json::Value) {
 }
 
 #[test]
-fn a_full_disk_fails_the_save_with_eio_until_space_is_freed() {
+fn a_full_disk_fails_the_save_with_enospc_until_space_is_freed() {
     let mut m = Mount::new(DOC);
     let _tmpfs = repo_on_tmpfs(&mut m, "2m");
+    // Saves made before the disk filled up.
+    for n in 1..=3 {
+        assert_eq!(m.errno(&save_age(n)), 0);
+    }
+    let earlier: Vec<String> = m
+        .git(&["rev-list", "main"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
     let (head, value) = (m.head(), m.head_value());
     let filler = m.repo.join("filler");
     sh(&format!(
         "dd if=/dev/zero of={} bs=4k 2>/dev/null; true",
         filler.display()
     ));
-    assert_eq!(m.errno(&save_age(5)), EIO, "close of a save on a full disk");
+    assert_eq!(
+        m.errno(&save_age(5)),
+        ENOSPC,
+        "close of a save on a full disk"
+    );
+    assert_eq!(
+        m.errno(
+            "fd = os.open('sub/x', os.O_WRONLY | os.O_CREAT)\nos.write(fd, b'1')\nos.fsync(fd)"
+        ),
+        ENOSPC,
+        "fsync of a save on a full disk"
+    );
     assert!(
         m.log().contains("No space left on device"),
         "the cause is logged:\n{}",
         m.log_tail()
     );
     intact(&m, &head, &value);
-    assert_eq!(
-        m.cat("age"),
-        "41\n",
-        "the failed save is not shown as saved"
-    );
+    assert_eq!(m.cat("age"), "3\n", "the failed save is not shown as saved");
+    // Every earlier save survives, readable at its commit.
+    for (i, c) in earlier.iter().take(3).enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(&m.valfs_ok(&["export", "--at", c])).unwrap();
+        assert_eq!(v["age"], json!(3 - i), "save {c} survives");
+    }
 
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(m.errno(&save_age(6)), 0);

@@ -13,6 +13,7 @@ mod foreign;
 mod history;
 mod model;
 mod mount;
+mod open_files;
 mod restore;
 mod service;
 mod store;
