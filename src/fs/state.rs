@@ -308,7 +308,7 @@ pub struct State {
     /// Where scratch files keep their bytes.
     files: super::scratch::Files,
     /// Scratch files unlinked while open: where their bytes wait for the last handle.
-    orphans: HashMap<Ino, std::path::PathBuf>,
+    unlinked_scratch: HashMap<Ino, std::path::PathBuf>,
 }
 
 /// A blob's mark for [`Table::pages`](super::inode::Table::pages): 31 bits of its hash, never 0.
@@ -373,7 +373,7 @@ impl State {
             ctimes: perms::Ctimes::default(),
             perms_due: Vec::new(),
             files,
-            orphans: HashMap::new(),
+            unlinked_scratch: HashMap::new(),
         };
         state.set_base(base)?;
         state.first_time = state.base_time;
@@ -390,7 +390,7 @@ impl State {
         self.table.len()
     }
 
-    /// Keeps libgit2's object cache within [`GIT_CACHE`]: called after each operation.
+    /// Keeps libgit2's object cache within `GIT_CACHE`: called after each operation.
     pub fn bound_git_cache(&mut self) {
         self.store.bound_cache(GIT_CACHE);
     }
@@ -1217,7 +1217,7 @@ impl State {
 
     /// Opens a file: the handle, whether the kernel may keep the pages it cached of the file
     /// (they hold exactly what a read would return now), and bytes to give the kernel's page
-    /// cache before the reply (see [`Opened::fill`]).
+    /// cache before the reply (see `Opened::fill`).
     pub fn open(&mut self, ino: Ino, write: bool, truncate: bool, append: bool) -> Result<Opened> {
         let obj = self.resolve(ino)?;
         if write || truncate {

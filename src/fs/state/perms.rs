@@ -249,7 +249,8 @@ impl State {
     fn forget_times(&mut self, path: &Path) {
         let k = path.to_string();
         self.seen.retain(|s, _| !is_under(s, &k));
-        self.seen.insert(k, (git2::Oid::ZERO_SHA1, SystemTime::now()));
+        self.seen
+            .insert(k, (git2::Oid::ZERO_SHA1, SystemTime::now()));
     }
 
     fn removal(&self, path: &Path) -> Due {

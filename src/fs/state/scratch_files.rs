@@ -26,7 +26,7 @@ impl State {
 
     /// The real file of a scratch inode (where it went if unlinked while open).
     pub(super) fn scratch_file(&self, ino: Ino) -> Result<PathBuf> {
-        if let Some(p) = self.orphans.get(&ino) {
+        if let Some(p) = self.unlinked_scratch.get(&ino) {
             return Ok(p.clone());
         }
         Ok(self.files.path(&self.mount_path(ino)?))
@@ -128,14 +128,14 @@ impl State {
         }
     }
 
-    /// A scratch file leaves its name: its file goes, or waits under `.orphans` while a
+    /// A scratch file leaves its name: its file goes, or waits in the orphans folder while a
     /// descriptor still has it open.
     pub(super) fn scratch_unlink(&mut self, ino: Ino) -> Result<()> {
         let path = self.scratch_file(ino)?;
         if self.handles.values().any(|h| h.ino == ino) {
             let to = self.files.orphan_path(ino);
             self.files.rename(&path, &to)?;
-            self.orphans.insert(ino, to);
+            self.unlinked_scratch.insert(ino, to);
         } else {
             self.files.remove(&path)?;
         }
@@ -147,7 +147,7 @@ impl State {
         if self.handles.values().any(|h| h.ino == ino) {
             return;
         }
-        if let Some(path) = self.orphans.remove(&ino)
+        if let Some(path) = self.unlinked_scratch.remove(&ino)
             && let Err(e) = self.files.remove(&path)
         {
             log::error!("removing {}: {e}", path.display());
