@@ -304,7 +304,11 @@ fn file_attr(a: &Attr) -> FileAttr {
         crtime: a.ctime,
         kind,
         perm: a.perm,
-        nlink: if a.is_dir { 2 } else { 1 },
+        nlink: match (a.unlinked, a.is_dir) {
+            (true, _) => 0,
+            (false, true) => 2,
+            (false, false) => 1,
+        },
         uid: a.uid,
         gid: a.gid,
         rdev: 0,

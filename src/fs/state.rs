@@ -62,6 +62,8 @@ pub struct Attr {
     pub mtime: SystemTime,
     pub ctime: SystemTime,
     pub read_only: bool,
+    /// No name leads to it any more (a descriptor still open on a removed file): nlink 0.
+    pub unlinked: bool,
 }
 
 /// The shared buffer of an open live file.
@@ -871,6 +873,9 @@ impl State {
             mtime,
             ctime: ctime.map_or(mtime, |c| c.max(mtime)),
             read_only,
+            unlinked: ino != ROOT
+                && ino != HISTORY
+                && self.table.get(ino).is_some_and(|i| i.parent == 0),
         })
     }
 
