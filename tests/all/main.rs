@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod concurrent;
 mod crash;
+mod editors;
 mod edn_mount;
 mod failures;
 mod foreign;
