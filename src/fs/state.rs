@@ -722,6 +722,26 @@ impl State {
     fn is_scratch_name_in(&self, parent: Ino, name: &str) -> bool {
         self.opts.scratch.matches(name)
             && self.extras.get(&parent).is_some_and(|e| e.contains(name))
+            || self
+                .table
+                .find(parent, name)
+                .and_then(|i| self.table.get(i))
+                .is_some_and(|i| i.scratch.is_some())
+    }
+
+    /// Whether a new entry named `name` in `parent` is a scratch file: a built-in or user
+    /// pattern, or `KEY.tmp` beside a key `KEY` (the `NAME.tmp` + rename idiom of scripts;
+    /// `report.tmp` alone is a key).
+    fn is_scratch_name(&mut self, parent: Ino, name: &str) -> bool {
+        if self.opts.scratch.matches(name) {
+            return true;
+        }
+        let Some(stem) = name.strip_suffix(".tmp").filter(|s| !s.is_empty()) else {
+            return false;
+        };
+        self.lookup_ino(parent, stem)
+            .and_then(|i| self.resolve(i))
+            .is_ok_and(|o| matches!(o, Obj::File { .. } | Obj::Dir { .. }))
     }
 
     // ----- attributes -----
@@ -1725,7 +1745,7 @@ impl State {
         let Obj::Dir { kind, .. } = self.resolve(parent)? else {
             return Err(FsError::NotADirectory);
         };
-        let ino = if self.opts.scratch.matches(name) && !self.is_next_index(parent, kind, name) {
+        let ino = if self.is_scratch_name(parent, name) && !self.is_next_index(parent, kind, name) {
             let mode = self.created_mode(who, false);
             self.new_scratch(parent, name, &[], None, mode)?
         } else {
@@ -2082,7 +2102,7 @@ impl State {
         }
         let dst_is_key = dst.is_some_and(|d| !matches!(self.resolve(d), Ok(Obj::Scratch)));
         let dst_scratch = !dst_is_key
-            && self.opts.scratch.matches(newname)
+            && self.is_scratch_name(newparent, newname)
             && !self.is_next_index(newparent, dst_kind, newname);
         let mut inval = Inval::default();
         match src_obj {
@@ -2218,7 +2238,7 @@ impl State {
         who: Creator,
     ) -> Result<Attr> {
         self.writable(parent)?;
-        if !self.opts.scratch.matches(name) {
+        if !self.is_scratch_name(parent, name) {
             return Err(FsError::Invalid(
                 "only scratch names can be symlinks".into(),
             ));

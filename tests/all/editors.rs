@@ -473,13 +473,11 @@ fn python_mkstemp_and_replace() {
 }
 
 #[test]
-#[ignore = "bug: F.tmp is a key (README: report.tmp is a key): 2 commits per save (write F.tmp, mv F.tmp -> F), F.tmp in the history; in a vector folder open(1.tmp, O_CREAT) fails with EINVAL"]
 fn python_dot_tmp_and_replace() {
     check(&PYTHON_DOT_TMP);
 }
 
 #[test]
-#[ignore = "bug: mktemp's tmp.XXXXXXXXXX is not a scratch name: 3 commits per save (write tmp.X empty at O_CREAT|O_EXCL's close, write tmp.X, mv tmp.X -> F), tmp.X in the history; in a vector folder mktemp's open fails with EINVAL"]
 fn mktemp_and_mv() {
     check(&MKTEMP_MV);
 }
