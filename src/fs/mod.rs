@@ -304,10 +304,11 @@ fn file_attr(a: &Attr) -> FileAttr {
         crtime: a.ctime,
         kind,
         perm: a.perm,
-        nlink: match (a.unlinked, a.is_dir) {
-            (true, _) => 0,
-            (false, true) => 2,
-            (false, false) => 1,
+        nlink: match (a.unlinked, a.is_dir, a.subdirs) {
+            (true, _, _) => 0,
+            (false, true, Some(n)) => n.saturating_add(2),
+            (false, true, None) => 1,
+            (false, false, _) => 1,
         },
         uid: a.uid,
         gid: a.gid,

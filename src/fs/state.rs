@@ -64,6 +64,9 @@ pub struct Attr {
     pub read_only: bool,
     /// No name leads to it any more (a descriptor still open on a removed file): nlink 0.
     pub unlinked: bool,
+    /// A folder's subfolders, when known cheaply (its nlink is 2 more; 1 when not known, as
+    /// on btrfs).
+    pub subdirs: Option<u32>,
 }
 
 /// The shared buffer of an open live file.
@@ -896,6 +899,14 @@ impl State {
             unlinked: ino != ROOT
                 && ino != HISTORY
                 && self.table.get(ino).is_some_and(|i| i.parent == 0),
+            subdirs: match obj {
+                Obj::Dir { tree, .. } => {
+                    self.store.subdir_count(tree).ok().flatten().map(|n| {
+                        u32::try_from(n + usize::from(ino == ROOT)).unwrap_or(u32::MAX - 2)
+                    })
+                }
+                _ => None,
+            },
         })
     }
 

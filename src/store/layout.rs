@@ -286,6 +286,20 @@ impl Store {
         }
     }
 
+    /// How many of a collection's entries are collections (a folder's `nlink` is 2 more), or
+    /// `None` for a split collection, whose buckets would all have to be read.
+    pub fn subdir_count(&self, tree: Oid) -> Result<Option<usize>> {
+        let t = self.repo.find_tree(tree)?;
+        if self.marker(&t)?.split.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(
+            t.iter()
+                .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+                .count(),
+        ))
+    }
+
     /// The kind of a collection.
     pub fn dir_kind(&self, tree: Oid) -> Result<CollKind> {
         Ok(self.marker(&self.repo.find_tree(tree)?)?.kind)

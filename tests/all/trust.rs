@@ -389,3 +389,30 @@ fn the_clis_mv_and_rm_carry_the_modes_the_mount_shows() {
     assert!(m.wait_for(Duration::from_secs(5), || m.sh("cat cfg/a").1 == "3\n"));
     assert_eq!(m.sh_ok("stat -c %a secret cfg/a"), "600\n644\n");
 }
+
+#[test]
+fn link_counts_are_a_disks_folders_count_subfolders_and_a_removed_open_file_has_none() {
+    let m = Mount::new(DOC);
+    m.sh_ok("mkdir d; mkdir d/e d/f; echo 1 > d/x");
+    assert_eq!(m.sh_ok("stat -c %h d d/e d/x"), "4\n2\n1\n");
+    let py = r#"
+import os
+fd = os.open("d/x", os.O_RDONLY)
+os.unlink("d/x")
+print(os.fstat(fd).st_nlink)
+"#;
+    let out = m
+        .cmd("python3")
+        .args(["-c", py])
+        .current_dir(&m.mnt)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "0\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    m.sh_ok("rmdir d/f");
+    assert_eq!(m.sh_ok("stat -c %h d"), "3\n");
+}
