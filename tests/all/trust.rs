@@ -416,3 +416,24 @@ print(os.fstat(fd).st_nlink)
     m.sh_ok("rmdir d/f");
     assert_eq!(m.sh_ok("stat -c %h d"), "3\n");
 }
+
+/// `scripts/fsx` (an fsx-style exerciser: reads, writes, mmap reads and writes with msync,
+/// truncations, fsyncs on one open file, each checked against a model) on a key and, with any
+/// bytes, on a scratch file. The 100,000-operation run is the same script.
+#[test]
+fn an_fsx_run_on_one_open_file_is_clean() {
+    let m = Mount::new(DOC);
+    let fsx = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fsx");
+    for args in [
+        &["k", "--ops", "1500", "--seed", "7"][..],
+        &[".k.swp", "--ops", "5000", "--binary"][..],
+    ] {
+        let out = m.cmd(fsx).args(args).current_dir(&m.mnt).output().unwrap();
+        assert!(
+            out.status.success(),
+            "fsx {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
