@@ -49,6 +49,8 @@ pub struct Perms {
     /// The file's identity when last read or written (inode, size, mtime): another process's
     /// change shows as a new identity.
     seen: Option<(u64, u64, i128)>,
+    /// The changes the file holds (it is rewritten once they far outnumber the entries).
+    lines: usize,
 }
 
 /// The key of a path: its names joined by `/` (the root is "").
@@ -88,6 +90,7 @@ impl Perms {
             file: Perms::file_of(store),
             entries: BTreeMap::new(),
             seen: None,
+            lines: 0,
         };
         p.reload()?;
         Ok(p)
@@ -124,19 +127,22 @@ impl Perms {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e.into()),
         };
-        self.entries = parse(&text).map_err(|line| {
+        let (entries, lines) = replay(&text).map_err(|line| {
             super::StoreError::Corrupt(format!("{}: bad line {line:?}", self.file.display()))
         })?;
+        self.entries = entries;
+        self.lines = lines;
         self.seen = seen;
         Ok(())
     }
 
-    /// Lays `perm` over what is set on `path`, durably.
+    /// Lays `perm` over what is set on `path`.
     pub fn set(&mut self, path: &Path, perm: Perm) -> Result<()> {
+        let k = key(path);
         self.change(|entries| {
-            let k = key(path);
-            let now = entries.get(&k).copied().unwrap_or_default().with(perm);
-            entries.insert(k, now).is_none_or(|old| old != now)
+            let old = entries.get(&k).copied().unwrap_or_default();
+            let now = old.with(perm);
+            (now != old || !entries.contains_key(&k)).then(|| Op::Set(k.clone(), now))
         })
     }
 
@@ -144,122 +150,92 @@ impl Perms {
     /// below (the first half of a move: the source's go once the move is committed).
     pub fn copy(&mut self, from: &Path, to: &Path) -> Result<()> {
         let (from, to) = (key(from), key(to));
-        if from == to || (!self.has_under(&from) && !self.has_under(&to)) {
+        if from == to {
             return Ok(());
         }
         self.change(|entries| {
-            let moved: Vec<(String, Perm)> = entries
-                .iter()
-                .filter(|(k, _)| under(k, &from))
-                .map(|(k, p)| (format!("{to}{}", &k[from.len()..]), *p))
-                .collect();
-            entries.retain(|k, _| !under(k, &to) || under(k, &from));
-            entries.extend(moved);
-            true
+            (has_under(entries, &from) || has_under(entries, &to))
+                .then(|| Op::Copy(from.clone(), to.clone()))
         })
     }
 
     /// Drops the entries of `path` and below.
     pub fn remove(&mut self, path: &Path) -> Result<()> {
         let k = key(path);
-        if !self.has_under(&k) {
-            return Ok(());
-        }
-        self.change(|entries| {
-            entries.retain(|e, _| !under(e, &k));
-            true
-        })
+        self.change(|entries| has_under(entries, &k).then(|| Op::Remove(k.clone())))
     }
 
     /// After element `path` left its sequence: drops its entries and moves those of the later
     /// elements down by one, as their indices did.
     pub fn remove_element(&mut self, path: &Path) -> Result<()> {
-        let (Some((last, parent)), true) = (path.0.split_last(), !self.entries.is_empty()) else {
+        let Some(last) = path.0.last() else {
             return Ok(());
         };
-        let Some(index) = super::parse_index(last) else {
+        if super::parse_index(last).is_none() {
             return self.remove(path);
-        };
-        let parent = parent.join("/");
-        let prefix = if parent.is_empty() {
-            String::new()
-        } else {
-            format!("{parent}/")
-        };
-        let shifted = |k: &str| -> Option<Option<String>> {
-            let rest = k.strip_prefix(&prefix)?;
-            let (first, tail) = rest.split_once('/').map_or((rest, ""), |(f, t)| (f, t));
-            let i = super::parse_index(first)?;
-            if i < index {
-                return None;
-            }
-            if i == index {
-                return Some(None);
-            }
-            let sep = if tail.is_empty() { "" } else { "/" };
-            Some(Some(format!("{prefix}{}{sep}{tail}", i - 1)))
-        };
-        if !self.entries.keys().any(|k| shifted(k).is_some()) {
-            return Ok(());
         }
+        let k = key(path);
         self.change(|entries| {
-            let old = std::mem::take(entries);
-            for (k, p) in old {
-                match shifted(&k) {
-                    None => {
-                        entries.insert(k, p);
-                    }
-                    Some(Some(to)) => {
-                        entries.insert(to, p);
-                    }
-                    Some(None) => {}
-                }
-            }
-            true
+            let parent = k.rsplit_once('/').map_or("", |(p, _)| p);
+            has_under(entries, parent).then(|| Op::RemoveElement(k.clone()))
         })
     }
 
     /// Drops the entries whose path the value does not hold (left by a crash between a
     /// change's commit and its entries' update).
     pub fn prune(&mut self, exists: impl Fn(&Path) -> bool) -> Result<usize> {
-        let gone: Vec<String> = self
+        let gone: Vec<Path> = self
             .entries
             .keys()
-            .filter(|k| !exists(&Path(k.split('/').map(str::to_owned).collect())))
-            .cloned()
+            .map(|k| Path(k.split('/').map(str::to_owned).collect()))
+            .filter(|p| !exists(p))
             .collect();
-        if gone.is_empty() {
-            return Ok(0);
+        for p in &gone {
+            self.remove(p)?;
         }
-        self.change(|entries| {
-            for k in &gone {
-                entries.remove(k);
-            }
-            true
-        })?;
         Ok(gone.len())
     }
 
-    fn has_under(&self, k: &str) -> bool {
-        self.entries
-            .range(k.to_owned()..)
-            .next()
-            .is_some_and(|(e, _)| under(e, k))
-    }
-
-    /// Changes the entries under the file's lock, on top of what the file holds now, and
-    /// writes them back durably when `f` says it changed something.
-    fn change(&mut self, f: impl FnOnce(&mut BTreeMap<String, Perm>) -> bool) -> Result<()> {
+    /// Makes one change under the file's lock, on top of what the file holds now: `f` says
+    /// what it is (`None`: nothing to do). It is appended to the file as one line before this
+    /// returns, so a killed process never loses it (a power loss: the mount's `fsync` syncs
+    /// the filesystem); the file is written afresh once most of its lines are history.
+    fn change(&mut self, f: impl Fn(&BTreeMap<String, Perm>) -> Option<Op>) -> Result<()> {
+        if self.entries.is_empty() && self.seen.is_none() && f(&self.entries).is_none() {
+            // Nothing was ever set, and this sets nothing: no lock, no file (the common case).
+            return Ok(());
+        }
         let dir = self.file.parent().map(PathBuf::from).unwrap_or_default();
         std::fs::create_dir_all(&dir)?;
         let lock = crate::sys::FileLock::take(&self.file.with_extension("lock"))?;
         self.refresh()?;
-        if !f(&mut self.entries) {
+        let Some(op) = f(&self.entries) else {
             return Ok(());
+        };
+        apply(&mut self.entries, &op);
+        if self.lines > 2 * self.entries.len() + 256 {
+            self.compact()?;
+        } else {
+            let mut out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.file)?;
+            if out.metadata()?.len() == 0 {
+                out.write_all(HEADER.as_bytes())?;
+            }
+            out.write_all(op.line().as_bytes())?;
+            self.lines += 1;
         }
+        self.seen = identity(&self.file);
+        drop(lock);
+        Ok(())
+    }
+
+    /// Writes the entries as a fresh file (synced, then renamed over the old one).
+    fn compact(&mut self) -> Result<()> {
         let mut text = String::from(HEADER);
         for (k, p) in &self.entries {
-            text.push_str(&format_line(k, p));
+            text.push_str(&Op::Set(k.clone(), *p).line());
         }
         let tmp = self.file.with_extension("tmp");
         {
@@ -268,60 +244,176 @@ impl Perms {
             out.sync_all()?;
         }
         std::fs::rename(&tmp, &self.file)?;
-        std::fs::File::open(&dir)?.sync_all()?;
-        self.seen = identity(&self.file);
-        drop(lock);
+        if let Some(dir) = self.file.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        self.lines = self.entries.len();
         Ok(())
     }
 }
 
-fn format_line(k: &str, p: &Perm) -> String {
-    let opt = |v: Option<u32>| v.map_or("-".to_owned(), |v| v.to_string());
-    let mode = p.mode.map_or("-".to_owned(), |m| format!("{m:04o}"));
-    let path = serde_json::to_string(k).unwrap_or_default();
-    format!("{mode} {} {} {path}\n", opt(p.uid), opt(p.gid))
+/// One change, as a line of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    /// What is set on a path now (replaces its entry; nothing set removes it).
+    Set(String, Perm),
+    /// A path and what is below it go.
+    Remove(String),
+    /// A subtree's entries are copied to another path, replacing what was there.
+    Copy(String, String),
+    /// An element left its sequence: the later elements' entries move down by one.
+    RemoveElement(String),
 }
 
-/// The entries of a file's text; `Err(line)` names the first line that is not one.
-fn parse(text: &str) -> std::result::Result<BTreeMap<String, Perm>, String> {
-    let mut out = BTreeMap::new();
-    let mut lines = text.lines();
-    match lines.next() {
-        None => return Ok(out),
-        Some(h) if format!("{h}\n") == HEADER => {}
-        Some(h) => return Err(h.to_owned()),
+fn quoted(k: &str) -> String {
+    serde_json::Value::String(k.to_owned()).to_string()
+}
+
+/// A JSON string at the start of `s`, and where it ends.
+fn json_string(s: &str) -> Option<(String, usize)> {
+    let mut de = serde_json::Deserializer::from_str(s).into_iter::<String>();
+    let v = de.next()?.ok()?;
+    Some((v, de.byte_offset()))
+}
+
+/// `s` as one JSON string and nothing else.
+fn only_string(s: &str) -> Option<String> {
+    let (v, at) = json_string(s)?;
+    s[at..].is_empty().then_some(v)
+}
+
+impl Op {
+    fn line(&self) -> String {
+        match self {
+            Op::Set(k, p) => {
+                let opt = |v: Option<u32>| v.map_or("-".to_owned(), |v| v.to_string());
+                let mode = p.mode.map_or("-".to_owned(), |m| format!("{m:04o}"));
+                format!("{mode} {} {} {}\n", opt(p.uid), opt(p.gid), quoted(k))
+            }
+            Op::Remove(k) => format!("rm {}\n", quoted(k)),
+            Op::Copy(a, b) => format!("cp {} {}\n", quoted(a), quoted(b)),
+            Op::RemoveElement(k) => format!("rmel {}\n", quoted(k)),
+        }
     }
-    for line in lines {
-        let bad = || line.to_owned();
+
+    fn parse(line: &str) -> Option<Op> {
+        if let Some(rest) = line.strip_prefix("rm ") {
+            return Some(Op::Remove(only_string(rest)?));
+        }
+        if let Some(rest) = line.strip_prefix("rmel ") {
+            return Some(Op::RemoveElement(only_string(rest)?));
+        }
+        if let Some(rest) = line.strip_prefix("cp ") {
+            let (a, at) = json_string(rest)?;
+            let b = only_string(rest[at..].strip_prefix(' ')?)?;
+            return Some(Op::Copy(a, b));
+        }
         let mut parts = line.splitn(4, ' ');
-        let (Some(mode), Some(uid), Some(gid), Some(path)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
-        let num = |s: &str| -> std::result::Result<Option<u32>, String> {
+        let (mode, uid, gid, path) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let num = |s: &str| -> Option<Option<u32>> {
             if s == "-" {
-                Ok(None)
+                Some(None)
             } else {
-                s.parse().map(Some).map_err(|_| bad())
+                s.parse().ok().map(Some)
             }
         };
         let mode = if mode == "-" {
             None
         } else {
-            Some(u16::from_str_radix(mode, 8).map_err(|_| bad())?)
+            Some(u16::from_str_radix(mode, 8).ok()?)
         };
-        let path: String = serde_json::from_str(path).map_err(|_| bad())?;
-        out.insert(
-            path,
+        Some(Op::Set(
+            only_string(path)?,
             Perm {
                 mode,
                 uid: num(uid)?,
                 gid: num(gid)?,
             },
-        );
+        ))
     }
-    Ok(out)
+}
+
+fn has_under(entries: &BTreeMap<String, Perm>, k: &str) -> bool {
+    entries
+        .range(k.to_owned()..)
+        .next()
+        .is_some_and(|(e, _)| under(e, k))
+}
+
+fn apply(entries: &mut BTreeMap<String, Perm>, op: &Op) {
+    match op {
+        Op::Set(k, p) => {
+            if p.is_empty() {
+                entries.remove(k);
+            } else {
+                entries.insert(k.clone(), *p);
+            }
+        }
+        Op::Remove(k) => entries.retain(|e, _| !under(e, k)),
+        Op::Copy(from, to) => {
+            let moved: Vec<(String, Perm)> = entries
+                .iter()
+                .filter(|(k, _)| under(k, from))
+                .map(|(k, p)| (format!("{to}{}", &k[from.len()..]), *p))
+                .collect();
+            entries.retain(|k, _| !under(k, to) || under(k, from));
+            entries.extend(moved);
+        }
+        Op::RemoveElement(k) => {
+            let (parent, last) = k.rsplit_once('/').unwrap_or(("", k));
+            let Some(index) = super::parse_index(last) else {
+                entries.retain(|e, _| !under(e, k));
+                return;
+            };
+            let prefix = if parent.is_empty() {
+                String::new()
+            } else {
+                format!("{parent}/")
+            };
+            for (e, p) in std::mem::take(entries) {
+                let moved = e.strip_prefix(&prefix).and_then(|rest| {
+                    let (first, tail) = rest
+                        .split_once('/')
+                        .map_or((rest, None), |(f, t)| (f, Some(t)));
+                    let i = super::parse_index(first)?;
+                    (i >= index).then_some((i, tail))
+                });
+                match moved {
+                    None => {
+                        entries.insert(e, p);
+                    }
+                    Some((i, _)) if i == index => {}
+                    Some((i, tail)) => {
+                        let tail = tail.map_or(String::new(), |t| format!("/{t}"));
+                        entries.insert(format!("{prefix}{}{tail}", i - 1), p);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The entries a file's text holds, and its number of lines after the header; `Err(line)`
+/// names the first line that is not a change. A last line cut short (a crash mid-append) is
+/// left out: the change it was never returned.
+fn replay(text: &str) -> std::result::Result<(BTreeMap<String, Perm>, usize), String> {
+    let mut entries = BTreeMap::new();
+    let mut lines = text.split_inclusive('\n');
+    match lines.next() {
+        None => return Ok((entries, 0)),
+        Some(h) if h == HEADER => {}
+        Some(h) => return Err(h.to_owned()),
+    }
+    let mut n = 0;
+    for line in lines {
+        let Some(line) = line.strip_suffix('\n') else {
+            break;
+        };
+        let op = Op::parse(line).ok_or_else(|| line.to_owned())?;
+        apply(&mut entries, &op);
+        n += 1;
+    }
+    Ok((entries, n))
 }
 
 /// Whether the entry at `path` is an element of a vector or list in the value `root` (its
@@ -375,6 +467,7 @@ mod tests {
             file,
             entries: BTreeMap::new(),
             seen: None,
+            lines: 0,
         };
         (dir, perms)
     }
@@ -384,6 +477,7 @@ mod tests {
             file: p.file.clone(),
             entries: BTreeMap::new(),
             seen: None,
+            lines: 0,
         };
         q.reload().expect("reads back");
         q
@@ -466,7 +560,47 @@ mod tests {
             file: t.file.clone(),
             entries: BTreeMap::new(),
             seen: None,
+            lines: 0,
         };
         assert!(q.reload().is_err());
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_left_out() {
+        let (_d, mut t) = perms();
+        t.set(&p("a"), SECRET).expect("set");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&t.file)
+            .expect("open");
+        f.write_all(b"rm \"a").expect("torn line");
+        assert_eq!(again(&t).get(&p("a")), Some(SECRET));
+    }
+
+    #[test]
+    fn each_change_is_one_line_and_the_file_is_rewritten_when_mostly_history() {
+        let (_d, mut t) = perms();
+        t.set(&p("keep"), SECRET).expect("set");
+        for i in 0..300 {
+            t.set(&p(&format!("tmp/{i}")), SECRET).expect("set");
+            t.remove(&p(&format!("tmp/{i}"))).expect("remove");
+        }
+        let text = std::fs::read_to_string(&t.file).expect("read");
+        assert!(text.lines().count() < 300, "{} lines", text.lines().count());
+        let q = again(&t);
+        assert_eq!(q.entries.keys().collect::<Vec<_>>(), ["keep"]);
+        // Names with spaces, quotes and newlines read back.
+        t.set(&p("a b/\"q\"\n"), SECRET).expect("set");
+        t.copy(&p("a b"), &p("c d")).expect("copy");
+        assert_eq!(again(&t).get(&p("c d/\"q\"\n")), Some(SECRET));
+    }
+
+    #[test]
+    fn nothing_set_writes_nothing() {
+        let (_d, mut t) = perms();
+        t.remove(&p("a")).expect("remove");
+        t.copy(&p("a"), &p("b")).expect("copy");
+        t.remove_element(&p("v/1")).expect("remove");
+        assert!(!t.file.exists());
     }
 }
