@@ -153,8 +153,16 @@ impl HistoryIndex {
         let mut fresh = Vec::new();
         let mut cur = Some(head);
         let mut reached_tip = false;
+        // A head that replaced the last versions (a save that completed the commit before it,
+        // see `fs::state::squash`) continues from one of them: those after it go.
+        let recent = self.versions.len().saturating_sub(16);
         while let Some(oid) = cur {
             if Some(oid) == self.tip {
+                reached_tip = true;
+                break;
+            }
+            if let Some(at) = self.versions[recent..].iter().position(|v| v.commit == oid) {
+                self.versions.truncate(recent + at + 1);
                 reached_tip = true;
                 break;
             }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 mod open;
 mod perms;
 mod scratch_files;
+mod squash;
 pub use perms::Creator;
 
 /// Mount settings.
@@ -312,6 +313,8 @@ pub struct State {
     perms_due: Vec<perms::Due>,
     /// Where scratch files keep their bytes.
     files: super::scratch::Files,
+    /// The unlink this mount just committed, which the same name's save may complete.
+    recent_unlink: Option<squash::Unlinked>,
     /// Scratch files unlinked while open: where their bytes wait for the last handle.
     unlinked_scratch: HashMap<Ino, std::path::PathBuf>,
 }
@@ -378,6 +381,7 @@ impl State {
             ctimes: perms::Ctimes::default(),
             perms_due: Vec::new(),
             files,
+            recent_unlink: None,
             unlinked_scratch: HashMap::new(),
         };
         state.set_base(base)?;
@@ -1647,12 +1651,20 @@ impl State {
             return Ok(());
         }
         self.perms_before(&edits)?;
+        let replacing = self.completes_unlink(&edits);
         let old = self.root;
         self.root = new_root;
         self.pending.push(message);
         self.last_edit = Instant::now();
         if self.opts.coalesce.is_some() {
             return Ok(());
+        }
+        if let Some((replaced, parent)) = replacing {
+            match self.commit_replacing(replaced, parent) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => log::debug!("completing the unlink's commit: {e}"),
+            }
         }
         if let Err(e) = self.commit_pending() {
             self.root = old;
@@ -1986,7 +1998,11 @@ impl State {
         let path = self.child_path(parent, &canonical)?;
         self.unlink_perms(ino, false)?;
         let verb = if dir { "rmdir" } else { "rm" };
+        let before = self.base;
         self.edit(vec![Edit::Remove(path.clone())], format!("{verb} {path}"))?;
+        if !dir {
+            self.unlinked(before, path.clone());
+        }
         self.removed(parent, &canonical)?;
         if let Some(o) = self.open.get_mut(&ino) {
             o.dirty = false;

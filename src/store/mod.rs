@@ -274,6 +274,53 @@ impl Store {
         }
     }
 
+    /// Commits `tree` on top of `parent` in place of the head `replaced` (whose parent is
+    /// `parent`), moving the branch from `replaced` to it by compare-and-swap: a save that
+    /// completes the change the head began (an unlink, then the same name written: `mv` from
+    /// another filesystem) is one commit. Returns `Ok(None)` if the branch was no longer at
+    /// `replaced`; the replaced commit stays in the reflog.
+    pub fn commit_replacing(
+        &self,
+        replaced: Oid,
+        parent: Oid,
+        tree: Oid,
+        message: &str,
+    ) -> Result<Option<Oid>> {
+        let sig = self.signature()?;
+        let tree_obj = self.repo.find_tree(tree)?;
+        let parent_obj = self.repo.find_commit(parent)?;
+        let commit = self
+            .repo
+            .commit(None, &sig, &sig, message, &tree_obj, &[&parent_obj])?;
+        let log = format!(
+            "valfs: {} (completes the commit before)",
+            message.lines().next().unwrap_or("")
+        );
+        match self
+            .repo
+            .reference_matching(&self.refname(), commit, true, replaced, &log)
+        {
+            Ok(_) => {
+                log::info!(
+                    "commit {} {} (in place of {})",
+                    &commit.to_string()[..7],
+                    message.lines().next().unwrap_or(""),
+                    &replaced.to_string()[..7]
+                );
+                Ok(Some(commit))
+            }
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Commits `tree` on top of `parent` and moves the branch from `parent` to it by
     /// compare-and-swap. Returns `Ok(None)` if the branch was no longer at `parent`.
     fn commit_tree(&self, tree: Oid, parent: Option<Oid>, message: &str) -> Result<Option<Oid>> {

@@ -457,7 +457,6 @@ fn cp() {
 }
 
 #[test]
-#[ignore = "bug: mv across filesystems (rename fails EXDEV, then unlink(F), open(F, O_CREAT|O_EXCL), write, fchmod, close) is 2 commits, `rm F` then `write F`: the history holds the value without F, and in a vector the later elements shifted down"]
 fn mv_from_another_filesystem() {
     check(&MV);
 }
