@@ -1801,6 +1801,9 @@ impl State {
         } else {
             let path = self.store_path(ino)?;
             self.set_created(&path, who, false)?;
+            if exclusive {
+                self.created_exclusively(&path);
+            }
         }
         let fh = self.open(ino, true, false, append)?.fh;
         let attr = self.getattr(ino)?;

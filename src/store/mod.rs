@@ -289,9 +289,13 @@ impl Store {
         let sig = self.signature()?;
         let tree_obj = self.repo.find_tree(tree)?;
         let parent_obj = self.repo.find_commit(parent)?;
-        let commit = self
-            .repo
-            .commit(None, &sig, &sig, message, &tree_obj, &[&parent_obj])?;
+        // The two together changed nothing: the branch goes back to before them.
+        let commit = if parent_obj.tree_id() == tree {
+            parent
+        } else {
+            self.repo
+                .commit(None, &sig, &sig, message, &tree_obj, &[&parent_obj])?
+        };
         let log = format!(
             "valfs: {} (completes the commit before)",
             message.lines().next().unwrap_or("")

@@ -459,13 +459,11 @@ fn plan(model: &mut Value, op: &Op) -> Step {
             match get(model, &p) {
                 None => step(cmd, ENOENT),
                 Some(Value::Object(_) | Value::Array(_)) => step(cmd, EISDIR),
+                // An unlink then an exclusive create, as `mv` from another filesystem does: one
+                // save, one commit (none if the value is the same).
                 Some(_) => {
                     set(model, &p, text.value.clone());
-                    Step {
-                        cmd,
-                        errno: 0,
-                        commits: 2,
-                    }
+                    step(cmd, 0)
                 }
             }
         }

@@ -1,9 +1,10 @@
 //! One save, one commit, also when a tool saves by removing a file and writing it anew:
 //! coreutils `mv` from another filesystem (its rename fails with EXDEV) unlinks the target,
-//! then creates and writes it. The unlink is committed when it returns, as every unlink is
-//! (a crash right after it never brings the file back); when the same name's save follows at
-//! once, its commit takes the unlink's place on the branch (same parent), so the history has
-//! no version without the file.
+//! then creates it exclusively (`O_EXCL`) and writes it. The unlink is committed when it
+//! returns, as every unlink is (a crash right after it never brings the file back); when the
+//! same name is then created exclusively and saved at once, the save's commit takes the
+//! unlink's place on the branch (same parent), so the history has no version without the
+//! file. A user's `rm f; echo x > f` (no `O_EXCL`) stays two commits, as typed.
 
 use super::{Edit, Path, State};
 use git2::Oid;
@@ -19,6 +20,8 @@ pub(super) struct Unlinked {
     parent: Oid,
     path: Path,
     at: Instant,
+    /// The name was created again exclusively since.
+    recreated: bool,
 }
 
 impl State {
@@ -30,7 +33,17 @@ impl State {
                 parent,
                 path,
                 at: Instant::now(),
+                recreated: false,
             });
+    }
+
+    /// A new key at `path` was created exclusively (`O_EXCL`), as `mv` does after its unlink.
+    pub(super) fn created_exclusively(&mut self, path: &Path) {
+        if let Some(u) = self.recent_unlink.as_mut()
+            && u.path == *path
+        {
+            u.recreated = true;
+        }
     }
 
     /// Before edits are committed: whether they are the save that completes the unlink just
@@ -41,7 +54,11 @@ impl State {
             [Edit::Set(p, _) | Edit::Insert(p, _) | Edit::Put(p, _)] => *p == u.path,
             _ => false,
         };
-        (same && u.commit == self.base && self.pending.is_empty() && u.at.elapsed() < WITHIN)
+        (same
+            && u.recreated
+            && u.commit == self.base
+            && self.pending.is_empty()
+            && u.at.elapsed() < WITHIN)
             .then_some((u.commit, u.parent))
     }
 
