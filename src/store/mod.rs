@@ -86,6 +86,10 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How long a commit waits for another writer's ref lock before it gives up (a live writer
+/// holds it for milliseconds; one still there after this was left by a process that died).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// An open store: one repository, one branch.
 pub struct Store {
     repo: Repository,
@@ -376,9 +380,11 @@ impl Store {
         message: &str,
     ) -> Result<Option<Oid>> {
         const ATTEMPTS: usize = 100;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
         let mut parent = head;
         let mut tree = ours;
         for attempt in 0..ATTEMPTS {
+            self.wait_unlocked(deadline)?;
             if tree == self.commit_root(parent)? {
                 return Ok(None);
             }
@@ -448,7 +454,10 @@ impl Store {
 
     /// Replaces the whole value with the tree of `tree` as a new commit (used by revert).
     pub fn commit_root_tree(&self, tree: Oid, message: &str) -> Result<Option<Oid>> {
-        loop {
+        const ATTEMPTS: usize = 100;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        for _ in 0..ATTEMPTS {
+            self.wait_unlocked(deadline)?;
             let head = self.head_commit()?;
             if self.commit_root(head)? == tree {
                 return Ok(None);
@@ -458,6 +467,20 @@ impl Store {
                 return Ok(Some(c));
             }
         }
+        Err(StoreError::Contended(ATTEMPTS))
+    }
+
+    /// Waits while the branch's ref lock exists (a writer holds it for milliseconds), so that
+    /// no commit object is written for a swap that cannot happen; a lock still there at
+    /// `deadline` was left by a process that died: a clear error, the branch untouched.
+    fn wait_unlocked(&self, deadline: std::time::Instant) -> Result<()> {
+        while self.ref_lock().exists() {
+            if std::time::Instant::now() >= deadline {
+                return Err(StoreError::Locked(self.ref_lock().display().to_string()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok(())
     }
 
     /// Flushes the repository's files to disk (objects, refs, reflog).

@@ -653,3 +653,34 @@ fn restore_is_in_the_help() {
         "{help}"
     );
 }
+
+/// A ref lock left by a process that died: every command that moves the branch gives up
+/// within seconds with one line naming the lock, writes no commit objects while waiting, and
+/// leaves the branch alone (`valfs revert` looped forever, writing a commit each turn).
+#[test]
+fn a_stale_ref_lock_fails_revert_and_set_within_seconds() {
+    let env = Env::init();
+    env.ok(&["set", "a", "1"]);
+    env.ok(&["set", "a", "2"]);
+    std::fs::write(env.repo().join("refs/heads/main.lock"), "").unwrap();
+    let objects = || crate::common::loose_objects(&env.repo()).len();
+    let before = objects();
+    for args in [&["revert", "HEAD~1"][..], &["set", "a", "3"][..]] {
+        let start = std::time::Instant::now();
+        env.fails(args, "main.lock exists");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "valfs {args:?} took {:?}",
+            start.elapsed()
+        );
+    }
+    // At most the new tree of `set` and its parents; no commit object per retry.
+    assert!(
+        objects() <= before + 4,
+        "{} objects written",
+        objects() - before
+    );
+    std::fs::remove_file(env.repo().join("refs/heads/main.lock")).unwrap();
+    env.ok(&["revert", "HEAD~1"]);
+    assert_eq!(env.value(), v(r#"{"a": 1}"#));
+}
