@@ -53,6 +53,8 @@ pub struct ValFs {
     silent_opendir: Arc<std::sync::atomic::AtomicBool>,
     /// Directories whose listings are dropped again a moment later (see `start_relisting`).
     relist: Arc<OnceLock<std::sync::mpsc::Sender<Vec<inode::Ino>>>>,
+    /// Invalidations sent after the reply, in order, by one worker (see `invalidate_later`).
+    later: Arc<OnceLock<std::sync::mpsc::Sender<Inval>>>,
     /// Held while a file's bytes are given to the kernel (see `fill`).
     filling: Arc<Mutex<()>>,
 }
@@ -66,6 +68,7 @@ impl ValFs {
             epochs: Arc::new(OnceLock::new()),
             silent_opendir: Arc::default(),
             relist: Arc::new(OnceLock::new()),
+            later: Arc::new(OnceLock::new()),
             filling: Arc::default(),
         }
     }
@@ -79,6 +82,7 @@ impl ValFs {
         let _ = self.notifier.set(n);
         let _ = self.device.set(crate::sys::fuse_device());
         self.start_relisting();
+        self.start_invalidating();
     }
 
     /// Tells the kernel that cached names may mean other entries now: each is looked up again
@@ -134,31 +138,26 @@ impl ValFs {
     /// the reply of any operation.
     pub fn invalidate(&self, inval: &Inval) {
         self.announce_epoch(inval.epoch);
-        let Some(n) = self.notifier.get() else { return };
-        for (parent, name) in &inval.entries {
-            if let Err(e) = n.inval_entry(INodeNo(*parent), OsStr::new(name)) {
-                log::debug!("inval_entry {parent}/{name}: {e}");
-            }
+        notify(&self.notifier, &self.relist, inval);
+    }
+
+    /// Starts the one worker that sends the invalidations of `invalidate_later`, in the order
+    /// the operations made them.
+    fn start_invalidating(&self) {
+        let (tx, rx) = std::sync::mpsc::channel::<Inval>();
+        if self.later.set(tx).is_err() {
+            return;
         }
-        for ino in &inval.inodes {
-            if let Err(e) = n.inval_inode(INodeNo(*ino), 0, 0) {
-                log::debug!("inval_inode {ino}: {e}");
-            }
-        }
-        for ino in &inval.attrs {
-            if let Err(e) = n.inval_inode(INodeNo(*ino), -1, 0) {
-                log::debug!("inval_inode {ino} (attributes): {e}");
-            }
-        }
-        for ino in &inval.listings {
-            if let Err(e) = n.inval_inode(INodeNo(*ino), 0, 0) {
-                log::debug!("inval_inode {ino} (listing): {e}");
-            }
-        }
-        if !inval.listings.is_empty()
-            && let Some(again) = self.relist.get()
-        {
-            let _ = again.send(inval.listings.clone());
+        let (notifier, relist) = (Arc::clone(&self.notifier), Arc::clone(&self.relist));
+        let spawned = std::thread::Builder::new()
+            .name("valfs-inval".into())
+            .spawn(move || {
+                while let Ok(inval) = rx.recv() {
+                    notify(&notifier, &relist, &inval);
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start the invalidation thread: {e}");
         }
     }
 
@@ -195,15 +194,20 @@ impl ValFs {
         }
     }
 
-    /// Invalidates on another thread: for handlers during which the kernel holds directory locks.
-    /// A new epoch needs no lock: it is announced at once, before the reply.
+    /// Invalidates after the reply, on the one invalidation worker (in the order operations
+    /// made them): for handlers during which the kernel holds directory locks. A new epoch
+    /// needs no lock: it is announced at once, before the reply.
     fn invalidate_later(&self, mut inval: Inval) {
         self.announce_epoch(std::mem::take(&mut inval.epoch));
         if inval.is_empty() {
             return;
         }
-        let fs = self.clone();
-        std::thread::spawn(move || fs.invalidate(&inval));
+        // Without a session (no worker yet) the kernel caches nothing.
+        if let Some(tx) = self.later.get()
+            && let Err(e) = tx.send(inval)
+        {
+            log::debug!("invalidation worker gone: {e}");
+        }
     }
 
     fn run<T>(
@@ -284,6 +288,41 @@ fn name_str(name: &OsStr) -> Result<&str, Errno> {
         return Err(errno(&FsError::NameTooLong));
     }
     std::str::from_utf8(name.as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+/// Tells the kernel to forget what `inval` names (entries, pages, attributes, listings), and
+/// queues the listings to be dropped once more a moment later.
+fn notify(
+    notifier: &OnceLock<Notifier>,
+    relist: &OnceLock<std::sync::mpsc::Sender<Vec<inode::Ino>>>,
+    inval: &Inval,
+) {
+    let Some(n) = notifier.get() else { return };
+    for (parent, name) in &inval.entries {
+        if let Err(e) = n.inval_entry(INodeNo(*parent), OsStr::new(name)) {
+            log::debug!("inval_entry {parent}/{name}: {e}");
+        }
+    }
+    for ino in &inval.inodes {
+        if let Err(e) = n.inval_inode(INodeNo(*ino), 0, 0) {
+            log::debug!("inval_inode {ino}: {e}");
+        }
+    }
+    for ino in &inval.attrs {
+        if let Err(e) = n.inval_inode(INodeNo(*ino), -1, 0) {
+            log::debug!("inval_inode {ino} (attributes): {e}");
+        }
+    }
+    for ino in &inval.listings {
+        if let Err(e) = n.inval_inode(INodeNo(*ino), 0, 0) {
+            log::debug!("inval_inode {ino} (listing): {e}");
+        }
+    }
+    if !inval.listings.is_empty()
+        && let Some(again) = relist.get()
+    {
+        let _ = again.send(inval.listings.clone());
+    }
 }
 
 fn file_attr(a: &Attr) -> FileAttr {
