@@ -28,7 +28,7 @@
 
 mod names;
 
-use git2::Oid;
+use crate::store::Oid;
 use hashbrown::HashTable;
 use names::Names;
 use std::collections::{BTreeMap, BTreeSet};

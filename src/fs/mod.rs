@@ -2,13 +2,12 @@
 //! operation returning `Result`, and turns the result into a reply.
 
 mod error;
-mod history;
 pub mod inode;
 pub mod scratch;
 mod state;
 
+pub use crate::store::HistoryIndex;
 pub use error::{FsError, errno};
-pub use history::HistoryIndex;
 pub use state::{Attr, Options, Prepared, SetAttr, State, Written};
 
 use fuser::{

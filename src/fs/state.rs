@@ -1,13 +1,13 @@
 //! The mount's state and every operation on it, free of fuser: each returns a `Result`.
 
 use super::error::{FsError, MAX_FILE, Result};
-use super::history::HistoryIndex;
 use super::inode::{HISTORY, Ino, Inode, Place, ROOT, ScratchFile, Table};
 use super::scratch::Scratch;
 use crate::codec::{self, name};
+use crate::store::HistoryIndex;
+use crate::store::Oid;
 use crate::store::{Edit, Node, Store};
 use crate::value::{CollKind, Path, Value};
-use git2::Oid;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -825,9 +825,8 @@ impl State {
 
     fn commit_time(&self, commit: Oid) -> SystemTime {
         self.store
-            .repo()
-            .find_commit(commit)
-            .map(|c| SystemTime::UNIX_EPOCH + Duration::from_secs(c.time().seconds().max(0) as u64))
+            .commit_time(commit)
+            .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64))
             .unwrap_or(self.started)
     }
 

@@ -14,13 +14,17 @@ pub mod merge;
 pub mod meta;
 mod restore;
 mod trust;
+mod versions;
 
 pub use edit::{Edit, depth_below};
+/// Object ids, as the layers above name commits, trees and blobs.
+pub use git2::Oid;
 pub use history::{Change, LogEntry};
 pub use layout::{Child, Dir, Node, SPLIT_OVER, parse_index};
+pub use versions::HistoryIndex;
 
 use crate::codec::{CodecError, Format};
-use git2::{ErrorCode, Oid, Repository, Signature};
+use git2::{ErrorCode, Repository, Signature};
 use std::path::{Path as FsPath, PathBuf};
 
 fn open_repo(path: &FsPath) -> Result<Repository> {
@@ -261,6 +265,11 @@ impl Store {
     pub fn head_commit(&self) -> Result<Oid> {
         self.head()?
             .ok_or_else(|| StoreError::NoHead(self.branch.clone(), self.path.display().to_string()))
+    }
+
+    /// A commit's time, in seconds since the epoch (its committer's).
+    pub fn commit_time(&self, commit: Oid) -> Result<i64> {
+        Ok(self.repo.find_commit(commit)?.time().seconds())
     }
 
     /// The root tree of a commit.

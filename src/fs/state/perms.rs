@@ -250,7 +250,7 @@ impl State {
         let k = path.to_string();
         self.seen.retain(|s, _| !is_under(s, &k));
         self.seen
-            .insert(k, (git2::Oid::ZERO_SHA1, SystemTime::now()));
+            .insert(k, (crate::store::Oid::ZERO_SHA1, SystemTime::now()));
     }
 
     fn removal(&self, path: &Path) -> Due {

@@ -7,7 +7,7 @@
 //! file. A user's `rm f; echo x > f` (no `O_EXCL`) stays two commits, as typed.
 
 use super::{Edit, Path, State};
-use git2::Oid;
+use crate::store::Oid;
 use std::time::{Duration, Instant};
 
 /// How soon after the unlink the save must come.
