@@ -244,6 +244,8 @@ impl Store {
         &self.path
     }
 
+    /// The repository itself, for tests and tools that inspect it: the layers above store go
+    /// through its methods (fs never touches git).
     pub fn repo(&self) -> &Repository {
         &self.repo
     }
