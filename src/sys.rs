@@ -146,20 +146,15 @@ pub fn alive(pid: i32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Bounds libgit2's object cache (its default is 256 MiB): the mount's memory should follow
-/// what is visited, not how much history was walked. The daemon empties it well before this
-/// bound ([`Store::bound_cache`](crate::store::Store::bound_cache)).
-pub fn limit_git_cache(bytes: usize) {
+/// Bounds libgit2's object cache to `bytes` for the process, keeping trees up to `tree_limit`
+/// bytes and no blobs (the policy: [`crate::store::cache`]).
+pub fn limit_git_cache(bytes: usize, tree_limit: usize) {
     // SAFETY: sets a global libgit2 option; called once before the mount serves requests.
     if let Err(e) = unsafe { git2::opts::set_cache_max_size(bytes as libc::ssize_t) } {
         log::warn!("cannot limit the git object cache: {e}");
     }
-    // libgit2 caches trees only up to 4 KiB: every lookup in a directory of more than about
-    // 100 entries parsed its tree again. Cache trees up to the size of a full bucket, and no
-    // blobs: a file's bytes are read once per open, and the markers the store reads at every
-    // step of a path it keeps parsed itself.
     for (kind, limit) in [
-        (git2::ObjectType::Tree, 64usize << 10),
+        (git2::ObjectType::Tree, tree_limit),
         (git2::ObjectType::Blob, 0),
     ] {
         // SAFETY: as above.

@@ -122,12 +122,7 @@ pub fn mount(args: &MountArgs) -> Result<(), DaemonError> {
 fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), DaemonError> {
     crate::sys::big_thread_stacks();
     let signals = crate::sys::block_signals();
-    // libgit2 counts a cached object by its raw size, and a small tree costs about 4 times
-    // that: 4 MiB is about 15 MB resident. Directories are resolved from valfs's own caches
-    // (listing prints), so a bigger cache bought little speed for its memory (BENCHMARKS.md).
-    // The mount empties the cache past GIT_CACHE (fs::state); libgit2's own bound is only for
-    // a single operation that reads a great many trees.
-    crate::sys::limit_git_cache(16 << 20);
+    crate::store::cache::configure();
     let store = if args.create {
         Store::open_or_init(&args.repo, &args.branch)?
     } else {

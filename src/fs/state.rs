@@ -160,10 +160,6 @@ const RECENT_LISTINGS: usize = 16;
 /// A listing of more entries than this is forgotten once read to its end (its memory).
 const BIG_LISTING: usize = 10_000;
 
-/// libgit2's cached bytes at most (counted by raw object size; a small tree costs about 4
-/// times that resident): about 15 MB.
-const GIT_CACHE: isize = 4 << 20;
-
 /// The largest file whose bytes an open gives the kernel (larger ones are read on demand).
 const MAX_FILL: usize = 64 * 1024;
 
@@ -399,9 +395,9 @@ impl State {
         self.table.len()
     }
 
-    /// Keeps libgit2's object cache within `GIT_CACHE`: called after each operation.
+    /// Keeps libgit2's object cache within its budget (`store::cache`): after each operation.
     pub fn bound_git_cache(&mut self) {
-        self.store.bound_cache(GIT_CACHE);
+        self.store.bound_cache();
     }
 
     /// Whether names changed meaning since the last call in a way the kernel did not see

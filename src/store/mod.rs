@@ -6,6 +6,7 @@
 //! and their ancestor trees. The branch moves only by compare-and-swap; when another writer
 //! moved it, the edit is merged onto the new head (see [`merge`]).
 
+pub mod cache;
 mod edit;
 mod history;
 mod import;
@@ -162,16 +163,16 @@ impl Store {
         Ok(())
     }
 
-    /// Empties libgit2's object cache (by reopening) once this handle's share grew past
-    /// `budget` bytes. libgit2 bounds the cache itself, but it evicts by scanning its table from
+    /// Empties libgit2's object cache (by reopening) once this handle's share grew past its
+    /// budget (see [`cache`]). libgit2 bounds the cache itself, but it evicts by scanning its table from
     /// the start: once a walk keeps the cache full, every object stored scans further (a fifth
     /// of the daemon's time in a `grep -r` over a big document). Emptying it at once costs
     /// only the misses that follow.
-    pub fn bound_cache(&mut self, budget: isize) {
+    pub fn bound_cache(&mut self) {
         // Looked at every 16th call: most operations read a few objects at most.
         self.bound_calls = self.bound_calls.wrapping_add(1);
         if self.bound_calls.is_multiple_of(16)
-            && crate::sys::cached_git_bytes() - self.cache_floor > budget
+            && crate::sys::cached_git_bytes() - self.cache_floor > cache::HANDLE_BUDGET
             && let Err(e) = self.reopen()
         {
             log::debug!("reopening the repository: {e}");
