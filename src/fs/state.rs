@@ -668,3 +668,6 @@ pub struct SetAttr {
     pub atime: Option<SystemTime>,
     pub mtime: Option<SystemTime>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! The filesystem's logic without a kernel mount: a `State` over a real store in a temporary
+//! directory, driven by the calls the FUSE handlers make. Editors' save sequences, renames and
+//! vector gaps run here in milliseconds (the mount tests run the same with real tools).
+
+use super::*;
+use crate::codec::{Format, json};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    st: State,
+}
+
+const ROOT_USER: Creator = Creator {
+    mode: 0o100644,
+    umask: 0o022,
+    uid: 0,
+    gid: 0,
+};
+
+impl Fixture {
+    /// A state over a new store holding `doc`.
+    fn new(doc: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::init(&dir.path().join("repo.git"), Format::Json, "main").expect("init");
+        let value = json::parse(doc).expect("JSON");
+        store
+            .apply(&[Edit::Set(Path::root(), value)], "import")
+            .expect("import");
+        let opts = Options {
+            umask: 0o022,
+            ..Options::default()
+        };
+        let st = State::new(
+            Store::open(&dir.path().join("repo.git"), "main").expect("open"),
+            opts,
+        )
+        .expect("state");
+        Fixture { _dir: dir, st }
+    }
+
+    fn commits(&self) -> usize {
+        let mut n = 0;
+        let mut cur = self.st.store.head_commit().ok();
+        while let Some(c) = cur {
+            n += 1;
+            cur = self
+                .st
+                .store
+                .repo()
+                .find_commit(c)
+                .ok()
+                .and_then(|c| c.parent_id(0).ok());
+        }
+        n
+    }
+
+    fn value(&self) -> serde_json::Value {
+        let head = self.st.store.head_commit().expect("head");
+        let root = self.st.store.commit_root(head).expect("root");
+        let v = self.st.store.read_value(Node::Dir(root)).expect("value");
+        serde_json::from_str(&Format::Json.print(&v).expect("print")).expect("JSON")
+    }
+
+    fn ino(&mut self, path: &str) -> Ino {
+        let mut ino = ROOT;
+        for name in path.split('/').filter(|n| !n.is_empty()) {
+            ino = self.st.lookup(ino, name).expect(path).ino;
+        }
+        ino
+    }
+
+    /// `echo TEXT > NAME` in DIR: create (or truncate), write, flush, release.
+    fn write(&mut self, dir: &str, name: &str, text: &str) {
+        let d = self.ino(dir);
+        let (_, fh) = self
+            .st
+            .create(d, name, ROOT_USER, false, true, false)
+            .expect("create");
+        self.st.write(fh, 0, text.as_bytes()).expect("write");
+        self.st.flush(fh).expect("flush");
+        self.st.release(fh);
+    }
+
+    fn names(&mut self, dir: &str) -> Vec<String> {
+        let d = self.ino(dir);
+        let (_, l) = self.st.listing(d, None).expect("listing");
+        l.iter()
+            .map(|l| l.name.clone())
+            .filter(|n| n != ".history")
+            .collect()
+    }
+}
+
+#[test]
+fn a_write_is_one_commit_that_sets_the_key() {
+    let mut f = Fixture::new(r#"{"a": 1}"#);
+    let before = f.commits();
+    f.write("", "a", "2\n");
+    assert_eq!(f.commits(), before + 1);
+    assert_eq!(f.value(), serde_json::json!({"a": 2}));
+}
+
+#[test]
+fn vims_rename_mode_save_is_one_commit_whose_diff_is_the_edit() {
+    let mut f = Fixture::new(r#"{"name": "Joe", "age": 41}"#);
+    let before = f.commits();
+    // rename(NAME, NAME~), create NAME, write, close, unlink(NAME~).
+    f.st.rename(ROOT, "name", ROOT, "name~", false, false)
+        .expect("backup");
+    f.write("", "name", "\"Jim\"\n");
+    f.st.remove(ROOT, "name~", false).expect("unlink backup");
+    assert_eq!(f.commits(), before + 1);
+    assert_eq!(f.value(), serde_json::json!({"name": "Jim", "age": 41}));
+}
+
+#[test]
+fn sed_style_temp_then_rename_is_one_commit_and_the_temp_name_never_committed() {
+    let mut f = Fixture::new(r#"{"cfg": {"port": 80}}"#);
+    let before = f.commits();
+    f.write("cfg", "sedAb12Cd", "8080\n");
+    let cfg = f.ino("cfg");
+    f.st.rename(cfg, "sedAb12Cd", cfg, "port", false, false)
+        .expect("rename over");
+    assert_eq!(f.commits(), before + 1);
+    assert_eq!(f.value(), serde_json::json!({"cfg": {"port": 8080}}));
+}
+
+#[test]
+fn a_removal_in_a_vector_leaves_a_gap_until_the_next_listing() {
+    let mut f = Fixture::new(r#"{"v": [10, 11, 12]}"#);
+    let v = f.ino("v");
+    f.st.remove(v, "1", false).expect("rm");
+    assert_eq!(f.value(), serde_json::json!({"v": [10, 12]}));
+    // Until listed again, 2 still names the element it named.
+    assert!(f.st.lookup(v, "1").is_err());
+    let two = f.st.lookup(v, "2").expect("2").ino;
+    let (_, fh) =
+        f.st.create(v, "2", ROOT_USER, false, true, false)
+            .expect("open");
+    f.st.write(fh, 0, b"13\n").expect("write");
+    f.st.flush(fh).expect("flush");
+    f.st.release(fh);
+    assert_eq!(f.value(), serde_json::json!({"v": [10, 13]}));
+    assert_eq!(f.names("v"), ["0", "1"]);
+    // The element keeps its inode under its new name.
+    assert_eq!(f.st.lookup(v, "1").expect("1").ino, two);
+}
+
+#[test]
+fn a_subtree_renamed_keeps_its_numbers_and_modes() {
+    let mut f = Fixture::new(r#"{"d": {"x": 1}}"#);
+    let x = f.ino("d/x");
+    f.st.setattr(
+        x,
+        SetAttr {
+            mode: Some(0o600),
+            ..SetAttr::default()
+        },
+    )
+    .expect("chmod");
+    f.st.rename(ROOT, "d", ROOT, "e", false, false).expect("mv");
+    assert_eq!(f.ino("e/x"), x);
+    let e = f.ino("e");
+    let a = f.st.lookup(e, "x").expect("x");
+    assert_eq!(a.perm, 0o600);
+    assert_eq!(f.value(), serde_json::json!({"e": {"x": 1}}));
+}
