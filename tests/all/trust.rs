@@ -437,3 +437,15 @@ fn an_fsx_run_on_one_open_file_is_clean() {
         );
     }
 }
+
+#[test]
+fn a_set_group_id_folder_gives_its_group_to_what_is_made_in_it() {
+    let m = shared_mount();
+    m.sh_ok("mkdir shared; chown 0:4242 shared; chmod 2777 shared");
+    let (st, out) = as_nobody(
+        &m,
+        "echo 1 > shared/f && mkdir shared/d && stat -c \"%a %u %g\" shared/f shared/d",
+    );
+    assert_eq!(st, 0, "{out}");
+    assert_eq!(out, "644 65534 4242\n2755 65534 4242\n");
+}

@@ -142,7 +142,8 @@ impl State {
     pub(super) fn set_created(&mut self, path: &Path, who: Creator, is_dir: bool) -> Result<()> {
         self.ctimes.removed(&key(path));
         self.perms.remove(path)?;
-        let perm = created(&self.opts, who, is_dir);
+        let mut perm = created(&self.opts, who, is_dir);
+        self.inherit_group(path, is_dir, &mut perm);
         if !perm.is_empty() {
             self.perms.set(path, perm)?;
         }
@@ -152,13 +153,36 @@ impl State {
     /// The mode a new scratch file gets, and its owners (on its inode, and on its real file
     /// when the daemon may give files away).
     pub(super) fn scratch_created(&mut self, ino: Ino, who: Creator) -> Result<()> {
-        let perm = created(&self.opts, who, false);
+        let mut perm = created(&self.opts, who, false);
+        if let Ok(path) = self.mount_path(ino) {
+            let path = Path(path);
+            self.inherit_group(&path, false, &mut perm);
+        }
         let owners = Perm {
             mode: None,
             uid: Some(perm.uid.unwrap_or(self.opts.uid)),
             gid: Some(perm.gid.unwrap_or(self.opts.gid)),
         };
         self.set_perm(ino, owners)
+    }
+
+    /// In a folder with the set-group-ID bit, a new entry belongs to the folder's group (and
+    /// a new folder gets the bit too), as on Linux filesystems: shared folders stay shared.
+    fn inherit_group(&self, path: &Path, is_dir: bool, perm: &mut Perm) {
+        let Some((_, parent)) = path.0.split_last() else {
+            return;
+        };
+        let parent = self.perms.get(&Path(parent.to_vec())).unwrap_or_default();
+        if parent.mode.is_none_or(|m| m & 0o2000 == 0) {
+            return;
+        }
+        let gid = parent.gid.unwrap_or(self.opts.gid);
+        // The mount's own group is what an entry shows when nothing is recorded.
+        perm.gid = (gid != self.opts.gid).then_some(gid);
+        if is_dir {
+            let default = 0o777 & !self.opts.umask & 0o777;
+            perm.mode = Some(perm.mode.unwrap_or(default) | 0o2000);
+        }
     }
 
     /// The mode a new entry gets from its creator.
