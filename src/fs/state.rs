@@ -14,11 +14,11 @@ use super::scratch::Scratch;
 use crate::codec::{self, name};
 use crate::store::HistoryIndex;
 use crate::store::Oid;
-use crate::store::{Edit, Node, Store};
+use crate::store::{Edit, Node, Session, Store};
 use crate::value::{CollKind, Path, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 mod attr;
 mod handles;
@@ -254,13 +254,11 @@ impl Inval {
 pub struct State {
     store: Store,
     opts: Options,
-    /// The commit the view is based on, and the view's root tree (ahead of it only while
-    /// coalesced edits wait for their commit).
-    base: Oid,
-    root: Oid,
+    /// The commit session: the commit the view is based on, and the view's root tree (ahead
+    /// of it only while coalesced edits wait for their commit).
+    session: Session,
+    /// The base's commit time (the mtime of what did not change since).
     base_time: SystemTime,
-    pending: Vec<String>,
-    last_edit: Instant,
     table: Table,
     open: HashMap<Ino, OpenFile>,
     handles: HashMap<u64, Handle>,
@@ -347,18 +345,15 @@ fn ro_if(read_only: bool) -> Result<()> {
 
 impl State {
     pub fn new(store: Store, opts: Options) -> Result<State> {
-        let base = store.head_commit()?;
-        let root = store.commit_root(base)?;
+        let session = Session::start(&store)?;
+        let (base, root) = (session.base(), session.root());
         let perms = perms::open(&store)?;
         let files = super::scratch::Files::of(&store);
         let mut state = State {
             store,
             opts,
-            base,
-            root,
+            session,
             base_time: SystemTime::UNIX_EPOCH,
-            pending: Vec::new(),
-            last_edit: Instant::now(),
             table: Table::default(),
             open: HashMap::new(),
             handles: HashMap::new(),
@@ -528,7 +523,11 @@ impl State {
     /// name's meaning, a vector's gaps. Clears the directory cache when it changes.
     fn era(&mut self) -> u64 {
         use std::hash::{Hash, Hasher};
-        let key = (self.root, self.table.generation(), self.gaps_generation);
+        let key = (
+            self.session.root(),
+            self.table.generation(),
+            self.gaps_generation,
+        );
         if key != self.dir_cache_key {
             self.dir_cache.clear();
             self.dir_cache_key = key;
@@ -544,16 +543,12 @@ impl State {
 
     /// Applies edits to the view and commits them (or queues them when coalescing).
     fn edit(&mut self, edits: Vec<Edit>, message: String) -> Result<()> {
-        let new_root = self.store.apply_to_tree(self.root, &edits)?;
-        if new_root == self.root {
+        let Some(new_root) = self.session.apply(&self.store, &edits)? else {
             return Ok(());
-        }
+        };
         self.perms_before(&edits)?;
         let replacing = self.completes_unlink(&edits);
-        let old = self.root;
-        self.root = new_root;
-        self.pending.push(message);
-        self.last_edit = Instant::now();
+        let old = self.session.record(new_root, message);
         if self.opts.coalesce.is_some() {
             return Ok(());
         }
@@ -565,8 +560,7 @@ impl State {
             }
         }
         if let Err(e) = self.commit_pending() {
-            self.root = old;
-            self.pending.clear();
+            self.session.abandon(old);
             self.perms_due.clear();
             return Err(e);
         }
@@ -575,40 +569,20 @@ impl State {
 
     /// Commits queued edits, if any.
     pub fn commit_pending(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
+        let Some(c) = self.session.commit(&self.store)? else {
             return Ok(());
-        }
-        let message = if self.pending.len() == 1 {
-            self.pending[0].clone()
-        } else {
-            format!(
-                "{} changes\n\n{}",
-                self.pending.len(),
-                self.pending.join("\n")
-            )
         };
-        let base_root = self.store.commit_root(self.base)?;
-        let result = self
-            .store
-            .commit_onto(self.base, base_root, self.root, &message)?;
-        self.pending.clear();
         self.perms_after_commit();
-        let base = match result {
-            Some(c) => c,
-            None => self.store.head_commit()?,
-        };
-        let ours = self.root;
-        self.set_base(base)?;
+        self.base_time = self.commit_time(c.base);
         self.history_moved = true;
         // Merged with another writer's commit: the kernel saw none of its changes.
-        self.all_stale |= self.root != ours;
+        self.all_stale |= c.merged;
         Ok(())
     }
 
     /// Bases the view on a commit: its tree, and its time for the mtimes of what is unchanged.
     fn set_base(&mut self, commit: Oid) -> Result<()> {
-        self.base = commit;
-        self.root = self.store.commit_root(commit)?;
+        self.session.rebase(&self.store, commit)?;
         self.base_time = self.commit_time(commit);
         Ok(())
     }
@@ -616,8 +590,7 @@ impl State {
     /// Commits coalesced edits once they have been quiet long enough.
     pub fn tick(&mut self) -> Result<()> {
         if let Some(quiet) = self.opts.coalesce
-            && !self.pending.is_empty()
-            && self.last_edit.elapsed() >= quiet
+            && self.session.due(quiet)
         {
             self.commit_pending()?;
         }
@@ -628,11 +601,10 @@ impl State {
     /// see [`State::take_inval`]).
     pub fn follow_head(&mut self) -> Result<()> {
         self.refresh_perms();
-        let head = self.store.head_commit()?;
-        if head == self.base || !self.pending.is_empty() {
+        let Some(head) = self.session.follow(&self.store)? else {
             return Ok(());
-        }
-        self.set_base(head)?;
+        };
+        self.base_time = self.commit_time(head);
         self.history_moved = true;
         self.all_stale = true;
         Ok(())
@@ -647,7 +619,7 @@ impl State {
     /// open with writes not saved yet.
     pub fn pending_work(&self) -> (usize, usize) {
         let unsaved = self.open.values().filter(|o| o.dirty).count();
-        (self.pending.len(), unsaved)
+        (self.session.pending(), unsaved)
     }
 }
 

@@ -14,6 +14,7 @@ mod layout;
 pub mod merge;
 pub mod meta;
 mod restore;
+mod session;
 mod trust;
 mod versions;
 
@@ -22,6 +23,7 @@ pub use edit::{Edit, depth_below};
 pub use git2::Oid;
 pub use history::{Change, LogEntry};
 pub use layout::{Child, Dir, Node, SPLIT_OVER, parse_index};
+pub use session::{Committed, Session};
 pub use versions::HistoryIndex;
 
 use crate::codec::{CodecError, Format};

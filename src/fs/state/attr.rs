@@ -10,7 +10,7 @@ impl State {
         if let Some(t) = self.table.get(ino).and_then(|i| i.meta.mtime) {
             return t;
         }
-        if self.root == self.first_root && self.seen.is_empty() {
+        if self.session.root() == self.first_root && self.seen.is_empty() {
             // Nothing changed since the mount started.
             return self.first_time;
         }
@@ -19,7 +19,7 @@ impl State {
         };
         let key = path.to_string();
         if !self.seen.contains_key(&key)
-            && (self.root == self.first_root
+            && (self.session.root() == self.first_root
                 || self
                     .store
                     .node_at(self.first_root, &path)

@@ -269,7 +269,7 @@ impl State {
         let path = self.child_path(parent, &canonical)?;
         self.unlink_perms(ino, false)?;
         let verb = if dir { "rmdir" } else { "rm" };
-        let before = self.base;
+        let before = self.session.base();
         self.edit(vec![Edit::Remove(path.clone())], format!("{verb} {path}"))?;
         if !dir {
             self.unlinked(before, path.clone());
@@ -311,7 +311,7 @@ impl State {
                 .is_some_and(|i| self.open.get(&i).is_some_and(|o| o.dirty));
             if !rewritten {
                 let path = self.child_path(parent, &name)?;
-                if self.store.node_at(self.root, &path).is_ok() {
+                if self.store.node_at(self.session.root(), &path).is_ok() {
                     self.edit(vec![Edit::Remove(path.clone())], format!("rm {path}"))?;
                     self.removed(parent, &name)?;
                     self.touched.push(parent);
@@ -382,8 +382,8 @@ impl State {
             let dst = dst.ok_or(FsError::NotFound)?;
             let (a, b) = (self.store_path(src)?, self.store_path(dst)?);
             let (na, nb) = (
-                self.store.node_at(self.root, &a)?,
-                self.store.node_at(self.root, &b)?,
+                self.store.node_at(self.session.root(), &a)?,
+                self.store.node_at(self.session.root(), &b)?,
             );
             self.edit(
                 vec![Edit::Put(a.clone(), nb), Edit::Put(b.clone(), na)],

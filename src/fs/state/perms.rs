@@ -278,7 +278,7 @@ impl State {
     }
 
     fn removal(&self, path: &Path) -> Due {
-        if crate::store::meta::in_sequence(&self.store, self.root, path) {
+        if crate::store::meta::in_sequence(&self.store, self.session.root(), path) {
             Due::RemoveElement(path.clone())
         } else {
             Due::Remove(path.clone())
@@ -305,7 +305,7 @@ impl State {
         if self.perms.is_empty() || self.opts.read_only {
             return;
         }
-        let (store, root) = (&self.store, self.root);
+        let (store, root) = (&self.store, self.session.root());
         match self.perms.prune(|p| store.node_at(root, p).is_ok()) {
             Ok(0) => {}
             Ok(n) => log::info!("dropped the modes of {n} paths the value no longer holds"),

@@ -83,9 +83,9 @@ impl State {
     /// What an inode stands for now.
     pub fn resolve(&mut self, ino: Ino) -> Result<Obj> {
         if ino == ROOT {
-            let kind = self.kind(self.root)?;
+            let kind = self.kind(self.session.root())?;
             return Ok(Obj::Dir {
-                tree: self.root,
+                tree: self.session.root(),
                 kind,
             });
         }

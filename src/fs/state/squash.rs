@@ -27,14 +27,14 @@ pub(super) struct Unlinked {
 impl State {
     /// After an unlink's commit (the base moved from `parent` to its commit).
     pub(super) fn unlinked(&mut self, parent: Oid, path: Path) {
-        self.recent_unlink =
-            (self.base != parent && self.opts.coalesce.is_none()).then(|| Unlinked {
-                commit: self.base,
-                parent,
-                path,
-                at: Instant::now(),
-                recreated: false,
-            });
+        let base = self.session.base();
+        self.recent_unlink = (base != parent && self.opts.coalesce.is_none()).then(|| Unlinked {
+            commit: base,
+            parent,
+            path,
+            at: Instant::now(),
+            recreated: false,
+        });
     }
 
     /// A new key at `path` was created exclusively (`O_EXCL`), as `mv` does after its unlink.
@@ -56,8 +56,8 @@ impl State {
         };
         (same
             && u.recreated
-            && u.commit == self.base
-            && self.pending.is_empty()
+            && u.commit == self.session.base()
+            && self.session.pending() == 0
             && u.at.elapsed() < WITHIN)
             .then_some((u.commit, u.parent))
     }
@@ -65,16 +65,14 @@ impl State {
     /// Commits the pending edit in place of the unlink commit `replaced`. Returns false when
     /// the branch moved meanwhile (the caller commits as usual).
     pub(super) fn commit_replacing(&mut self, replaced: Oid, parent: Oid) -> super::Result<bool> {
-        let message = self.pending.join("\n");
         let Some(commit) = self
-            .store
-            .commit_replacing(replaced, parent, self.root, &message)?
+            .session
+            .commit_replacing(&self.store, replaced, parent)?
         else {
             return Ok(false);
         };
-        self.pending.clear();
         self.perms_after_commit();
-        self.set_base(commit)?;
+        self.base_time = self.commit_time(commit);
         self.history_moved = true;
         Ok(true)
     }

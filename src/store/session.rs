@@ -1,0 +1,209 @@
+//! The commit session of one branch: the commit the view is based on, the root of the view
+//! (the base with the edits not committed yet), the edits' messages, and the one way they
+//! reach the branch (compare-and-swap, merging onto whatever another writer committed).
+//!
+//! The mount keeps one session; what it edits is visible in the view at once and committed at
+//! each save, or once quiet when coalescing. Another writer's commit becomes the base when
+//! nothing is pending ([`Session::follow`]).
+
+use super::{Edit, Oid, Result, Store};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct Session {
+    base: Oid,
+    root: Oid,
+    /// The messages of the edits not committed yet, oldest first.
+    pending: Vec<String>,
+    last_edit: Instant,
+}
+
+/// What a commit of the pending edits did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The new base: the commit made, or the head when the edits changed nothing there.
+    pub base: Oid,
+    /// Another writer had committed meanwhile: the view now holds their changes too.
+    pub merged: bool,
+}
+
+impl Session {
+    /// A session on the branch head.
+    pub fn start(store: &Store) -> Result<Session> {
+        let base = store.head_commit()?;
+        Ok(Session {
+            base,
+            root: store.commit_root(base)?,
+            pending: Vec::new(),
+            last_edit: Instant::now(),
+        })
+    }
+
+    /// The commit the view is based on.
+    pub fn base(&self) -> Oid {
+        self.base
+    }
+
+    /// The root tree of the view.
+    pub fn root(&self) -> Oid {
+        self.root
+    }
+
+    /// How many edits wait for a commit.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The view's root after `edits`, or `None` when they change nothing.
+    pub fn apply(&self, store: &Store, edits: &[Edit]) -> Result<Option<Oid>> {
+        let root = store.apply_to_tree(self.root, edits)?;
+        Ok((root != self.root).then_some(root))
+    }
+
+    /// Makes `root` (from [`Session::apply`]) the view, pending under `message`. Returns the
+    /// root before, for [`Session::abandon`].
+    pub fn record(&mut self, root: Oid, message: String) -> Oid {
+        let before = std::mem::replace(&mut self.root, root);
+        self.pending.push(message);
+        self.last_edit = Instant::now();
+        before
+    }
+
+    /// Gives up the pending edits (their commit failed): the view is `root` again.
+    pub fn abandon(&mut self, root: Oid) {
+        self.root = root;
+        self.pending.clear();
+    }
+
+    /// Whether coalesced edits have been quiet for `quiet`.
+    pub fn due(&self, quiet: Duration) -> bool {
+        !self.pending.is_empty() && self.last_edit.elapsed() >= quiet
+    }
+
+    /// Commits the pending edits as one commit, merged onto the branch if it moved. `None`
+    /// when nothing was pending.
+    pub fn commit(&mut self, store: &Store) -> Result<Option<Committed>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let message = if self.pending.len() == 1 {
+            self.pending[0].clone()
+        } else {
+            format!(
+                "{} changes\n\n{}",
+                self.pending.len(),
+                self.pending.join("\n")
+            )
+        };
+        let base_root = store.commit_root(self.base)?;
+        let made = store.commit_onto(self.base, base_root, self.root, &message)?;
+        self.pending.clear();
+        let base = match made {
+            Some(c) => c,
+            None => store.head_commit()?,
+        };
+        let ours = self.root;
+        self.rebase(store, base)?;
+        Ok(Some(Committed {
+            base,
+            merged: self.root != ours,
+        }))
+    }
+
+    /// Commits the pending edits in place of the head `replaced`, on its parent `parent` (see
+    /// [`Store::commit_replacing`]). `None` when the branch moved meanwhile.
+    pub fn commit_replacing(
+        &mut self,
+        store: &Store,
+        replaced: Oid,
+        parent: Oid,
+    ) -> Result<Option<Oid>> {
+        let message = self.pending.join("\n");
+        let Some(commit) = store.commit_replacing(replaced, parent, self.root, &message)? else {
+            return Ok(None);
+        };
+        self.pending.clear();
+        self.rebase(store, commit)?;
+        Ok(Some(commit))
+    }
+
+    /// Bases the view on `commit`.
+    pub fn rebase(&mut self, store: &Store, commit: Oid) -> Result<()> {
+        self.base = commit;
+        self.root = store.commit_root(commit)?;
+        Ok(())
+    }
+
+    /// Takes another writer's commit as the base when nothing is pending: the new head, or
+    /// `None` when there is none to take.
+    pub fn follow(&mut self, store: &Store) -> Result<Option<Oid>> {
+        let head = store.head_commit()?;
+        if head == self.base || !self.pending.is_empty() {
+            return Ok(None);
+        }
+        self.rebase(store, head)?;
+        Ok(Some(head))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Format, json};
+    use crate::value::Path;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::init(&dir.path().join("r.git"), Format::Json, "main").expect("init");
+        (dir, store)
+    }
+
+    fn set(k: &str, v: &str) -> Vec<Edit> {
+        vec![Edit::Set(
+            Path(vec![k.to_owned()]),
+            json::parse(v).expect("JSON"),
+        )]
+    }
+
+    #[test]
+    fn edits_show_in_the_view_and_commit_as_one() {
+        let (_d, store) = store();
+        let mut s = Session::start(&store).expect("start");
+        let head = store.head_commit().expect("head");
+        for (k, v) in [("a", "1"), ("b", "2")] {
+            let root = s
+                .apply(&store, &set(k, v))
+                .expect("apply")
+                .expect("a change");
+            s.record(root, format!("set {k}"));
+        }
+        assert_eq!(s.pending(), 2);
+        assert_eq!(store.head_commit().expect("head"), head);
+        let c = s.commit(&store).expect("commit").expect("made");
+        assert!(!c.merged);
+        assert_eq!(store.head_commit().expect("head"), c.base);
+        assert_eq!(s.pending(), 0);
+        assert!(s.apply(&store, &set("a", "1")).expect("apply").is_none());
+    }
+
+    #[test]
+    fn another_writers_commit_is_merged_or_followed() {
+        let (_d, store) = store();
+        let mut s = Session::start(&store).expect("start");
+        store
+            .apply(&set("other", "1"), "other")
+            .expect("other writer");
+        let root = s
+            .apply(&store, &set("mine", "2"))
+            .expect("apply")
+            .expect("a change");
+        s.record(root, "set mine".into());
+        let c = s.commit(&store).expect("commit").expect("made");
+        assert!(c.merged, "the other writer's key came in");
+        store
+            .apply(&set("later", "3"), "later")
+            .expect("other writer");
+        assert!(s.follow(&store).expect("follow").is_some());
+        assert_eq!(s.base(), store.head_commit().expect("head"));
+    }
+}
