@@ -34,8 +34,18 @@ impl Store {
             _ => rev.to_owned(),
         };
         let unknown = || StoreError::UnknownRevision(rev.to_owned());
-        let obj = self.repo.revparse_single(&spec).map_err(|_| unknown())?;
-        Ok(obj.peel_to_commit().map_err(|_| unknown())?.id())
+        if let Ok(obj) = self.repo.revparse_single(&spec) {
+            return Ok(obj.peel_to_commit().map_err(|_| unknown())?.id());
+        }
+        // The names `.history` gives: a time (`@2026-11-21T10:00Z`) or a listed version name
+        // (`2026-11-21T100000Z-01-1a2b3c4`), resolved through the branch's index of versions
+        // (which answers these forms itself, without coming back here).
+        let listed = rev.len() > 18 && rev.as_bytes().get(17) == Some(&b'Z');
+        if rev.starts_with('@') || listed {
+            let index = super::HistoryIndex::build(&self.path, &self.branch)?;
+            return index.resolve(self, rev).ok_or_else(unknown);
+        }
+        Err(unknown())
     }
 
     /// Commits of the branch, newest first, that changed `path` (all of them for the root).

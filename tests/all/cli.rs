@@ -684,3 +684,25 @@ fn a_stale_ref_lock_fails_revert_and_set_within_seconds() {
     env.ok(&["revert", "HEAD~1"]);
     assert_eq!(env.value(), v(r#"{"a": 1}"#));
 }
+
+/// The names `.history` gives work as revisions on the command line too: `@TIME` (the last
+/// version at or before a UTC time).
+#[test]
+fn at_time_revisions_work_in_the_cli() {
+    let env = Env::init();
+    env.ok(&["set", "a", "1"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (y, mo, d, h, mi, s) = valfs::value::civil_from_unix(secs);
+    let at = format!("@{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.ok(&["set", "a", "2"]);
+    assert_eq!(env.ok(&["get", "--at", &at, "a"]), "1\n");
+    assert_eq!(env.ok(&["get", "a"]), "2\n");
+    env.fails(&["get", "--at", "@1999-01-01", "a"], "unknown revision");
+    env.ok(&["restore", &at, "a"]);
+    assert_eq!(env.value(), v(r#"{"a": 1}"#));
+}
