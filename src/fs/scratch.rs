@@ -120,12 +120,10 @@ impl Files {
 
     /// The folder of a store's branch.
     pub fn of(store: &crate::store::Store) -> Files {
-        Files::new(
-            store
-                .path()
-                .join("valfs")
-                .join(format!("scratch-{}", store.branch().replace('/', "%2F"))),
-        )
+        Files::new(store.path().join("valfs").join(format!(
+            "scratch-{}",
+            store.branch().replace('%', "%25").replace('/', "%2F")
+        )))
     }
 
     pub fn path(&self, rel: &[String]) -> PathBuf {
@@ -139,18 +137,54 @@ impl Files {
         self.root.join(ORPHANS).join(ino.to_string())
     }
 
+    /// Refuses a path whose folders below the root are not all real folders: a scratch
+    /// symlink (Emacs's locks are symlinks) must never lead a file operation out of the
+    /// scratch folder, whatever a rename made of the value's folders around it.
+    fn check(&self, path: &Path) -> io::Result<()> {
+        let rel = path
+            .strip_prefix(&self.root)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EXDEV))?;
+        let mut dir = self.root.clone();
+        let mut parts = rel.components().peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                break;
+            }
+            dir.push(part);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a scratch file itself, never what a symlink there points at.
+    fn open(&self, path: &Path, write: bool) -> io::Result<std::fs::File> {
+        self.check(path)?;
+        std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    }
+
     fn parent_dirs(&self, path: &Path) -> io::Result<()> {
+        self.check(path)?;
         match path.parent() {
             Some(dir) => std::fs::create_dir_all(dir),
             None => Ok(()),
         }
     }
 
-    /// Makes an empty file (or a symlink to `link`) with `mode`, replacing what was there.
+    /// Makes an empty file (or a symlink to `link`) with `mode`, replacing a file that was
+    /// there (never a folder: it holds the scratch files of a folder of that name).
     pub fn create(&self, path: &Path, link: Option<&[u8]>, mode: u16) -> io::Result<()> {
         self.parent_dirs(path)?;
         match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir_all(path)?,
+            Ok(m) if m.is_dir() => return Err(io::Error::from_raw_os_error(libc::EEXIST)),
             Ok(_) => std::fs::remove_file(path)?,
             Err(_) => {}
         }
@@ -162,6 +196,7 @@ impl Files {
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
+                    .custom_flags(libc::O_NOFOLLOW)
                     .mode(u32::from(mode))
                     .open(path)?;
                 f.set_permissions(std::fs::Permissions::from_mode(u32::from(mode)))?;
@@ -171,7 +206,7 @@ impl Files {
     }
 
     pub fn read(&self, path: &Path, offset: u64, size: u32) -> io::Result<Vec<u8>> {
-        let f = std::fs::File::open(path)?;
+        let f = self.open(path, false)?;
         let mut buf = vec![0; size as usize];
         let mut got = 0;
         while got < buf.len() {
@@ -194,7 +229,7 @@ impl Files {
         append: bool,
         max: u64,
     ) -> io::Result<bool> {
-        let f = std::fs::OpenOptions::new().write(true).open(path)?;
+        let f = self.open(path, true)?;
         let at = if append { f.metadata()?.len() } else { offset };
         if at.saturating_add(data.len() as u64) > max {
             return Ok(false);
@@ -204,27 +239,28 @@ impl Files {
     }
 
     pub fn set_len(&self, path: &Path, size: u64) -> io::Result<()> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)?
-            .set_len(size)
+        self.open(path, true)?.set_len(size)
     }
 
     pub fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        let mut out = Vec::new();
+        io::Read::read_to_end(&mut self.open(path, false)?, &mut out)?;
+        Ok(out)
     }
 
     /// Replaces the file's bytes (a key's text kept under a scratch name).
     pub fn write_all(&self, path: &Path, data: &[u8], mode: u16) -> io::Result<()> {
         self.create(path, None, mode)?;
-        std::fs::write(path, data)
+        io::Write::write_all(&mut self.open(path, true)?, data)
     }
 
     pub fn readlink(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.check(path)?;
         Ok(std::fs::read_link(path)?.into_os_string().into_vec())
     }
 
     pub fn stat(&self, path: &Path) -> io::Result<std::fs::Metadata> {
+        self.check(path)?;
         std::fs::symlink_metadata(path)
     }
 
@@ -232,15 +268,17 @@ impl Files {
         if self.stat(path)?.file_type().is_symlink() {
             return Ok(());
         }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(u32::from(mode)))
+        self.open(path, false)?
+            .set_permissions(std::fs::Permissions::from_mode(u32::from(mode)))
     }
 
     pub fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+        self.check(path)?;
         std::os::unix::fs::lchown(path, uid, gid)
     }
 
     pub fn set_times(&self, path: &Path, atime: Option<SystemTime>, mtime: Option<SystemTime>) {
-        let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) else {
+        let Ok(f) = self.open(path, true) else {
             return;
         };
         let mut t = std::fs::FileTimes::new();
@@ -256,6 +294,7 @@ impl Files {
     }
 
     pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.check(from)?;
         self.parent_dirs(to)?;
         std::fs::rename(from, to)?;
         self.prune_dirs(from);
@@ -263,6 +302,7 @@ impl Files {
     }
 
     pub fn remove(&self, path: &Path) -> io::Result<()> {
+        self.check(path)?;
         match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -286,7 +326,10 @@ impl Files {
     /// Moves the files under a folder of the mount that moved.
     pub fn move_dir(&self, from: &[String], to: &[String]) {
         let (a, b) = (self.path(from), self.path(to));
-        if !a.is_dir() {
+        if self.check(&a).is_err() || self.check(&b).is_err() {
+            return;
+        }
+        if !std::fs::symlink_metadata(&a).is_ok_and(|m| m.is_dir()) {
             return;
         }
         if let Err(e) = self.parent_dirs(&b).and_then(|()| std::fs::rename(&a, &b)) {

@@ -78,10 +78,10 @@ fn identity(file: &std::path::Path) -> Option<(u64, u64, i128)> {
 impl Perms {
     /// The file of a store's branch.
     pub fn file_of(store: &Store) -> PathBuf {
-        store
-            .path()
-            .join("valfs")
-            .join(format!("meta-{}", store.branch().replace('/', "%2F")))
+        store.path().join("valfs").join(format!(
+            "meta-{}",
+            store.branch().replace('%', "%25").replace('/', "%2F")
+        ))
     }
 
     /// Reads the entries of the store's branch (none when there is no file yet).
@@ -184,9 +184,11 @@ impl Perms {
     /// Drops the entries whose path the value does not hold (left by a crash between a
     /// change's commit and its entries' update).
     pub fn prune(&mut self, exists: impl Fn(&Path) -> bool) -> Result<usize> {
+        // The root ("") always exists; dropping it would drop everything below it.
         let gone: Vec<Path> = self
             .entries
             .keys()
+            .filter(|k| !k.is_empty())
             .map(|k| Path(k.split('/').map(str::to_owned).collect()))
             .filter(|p| !exists(p))
             .collect();
@@ -207,12 +209,23 @@ impl Perms {
         }
         let dir = self.file.parent().map(PathBuf::from).unwrap_or_default();
         std::fs::create_dir_all(&dir)?;
-        let lock = crate::sys::FileLock::take(&self.file.with_extension("lock"))?;
+        let lock = crate::sys::FileLock::take(&beside(&self.file, ".lock"))?;
         self.refresh()?;
         let Some(op) = f(&self.entries) else {
             return Ok(());
         };
         apply(&mut self.entries, &op);
+        // A line cut short (a crash, a full disk) ends the file: cut it off before appending,
+        // or the next line would be joined to it.
+        if let Ok(text) = std::fs::read(&self.file)
+            && let Some(end) = text.iter().rposition(|&b| b == b'\n')
+            && end + 1 < text.len()
+        {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.file)?
+                .set_len(end as u64 + 1)?;
+        }
         if self.lines > 2 * self.entries.len() + 256 {
             self.compact()?;
         } else {
@@ -220,10 +233,12 @@ impl Perms {
                 .create(true)
                 .append(true)
                 .open(&self.file)?;
+            let mut text = String::new();
             if out.metadata()?.len() == 0 {
-                out.write_all(HEADER.as_bytes())?;
+                text.push_str(HEADER);
             }
-            out.write_all(op.line().as_bytes())?;
+            text.push_str(&op.line());
+            out.write_all(text.as_bytes())?;
             self.lines += 1;
         }
         self.seen = identity(&self.file);
@@ -237,7 +252,7 @@ impl Perms {
         for (k, p) in &self.entries {
             text.push_str(&Op::Set(k.clone(), *p).line());
         }
-        let tmp = self.file.with_extension("tmp");
+        let tmp = beside(&self.file, ".tmp");
         {
             let mut out = std::fs::File::create(&tmp)?;
             out.write_all(text.as_bytes())?;
@@ -263,6 +278,14 @@ enum Op {
     Copy(String, String),
     /// An element left its sequence: the later elements' entries move down by one.
     RemoveElement(String),
+}
+
+/// `file` with `suffix` appended to its name (`meta-v1.x` -> `meta-v1.x.lock`: never replacing
+/// an extension, which a branch name may look like it has).
+fn beside(file: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 fn quoted(k: &str) -> String {
@@ -593,6 +616,44 @@ mod tests {
         t.set(&p("a b/\"q\"\n"), SECRET).expect("set");
         t.copy(&p("a b"), &p("c d")).expect("copy");
         assert_eq!(again(&t).get(&p("c d/\"q\"\n")), Some(SECRET));
+    }
+
+    #[test]
+    fn prune_never_drops_the_root_or_through_it_everything() {
+        let (_d, mut t) = perms();
+        t.set(&Path::root(), SECRET).expect("set root");
+        t.set(&p("secret"), SECRET).expect("set");
+        assert_eq!(t.prune(|_| true).expect("prune"), 0);
+        let q = again(&t);
+        assert_eq!(q.get(&Path::root()), Some(SECRET));
+        assert_eq!(q.get(&p("secret")), Some(SECRET));
+    }
+
+    #[test]
+    fn a_change_after_a_torn_line_is_read_back() {
+        let (_d, mut t) = perms();
+        t.set(&p("a"), SECRET).expect("set");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&t.file)
+            .expect("open");
+        f.write_all(b"rm \"a").expect("torn line");
+        // Another process's view: it reads the torn file, then changes something.
+        let mut other = again(&t);
+        other.set(&p("b"), SECRET).expect("set after the torn line");
+        let q = again(&t);
+        assert_eq!(
+            (q.get(&p("a")), q.get(&p("b"))),
+            (Some(SECRET), Some(SECRET))
+        );
+    }
+
+    #[test]
+    fn branch_names_that_look_like_extensions_keep_their_own_files() {
+        assert_eq!(
+            beside(std::path::Path::new("valfs/meta-v1.x"), ".lock"),
+            PathBuf::from("valfs/meta-v1.x.lock")
+        );
     }
 
     #[test]

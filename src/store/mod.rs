@@ -304,6 +304,11 @@ impl Store {
         tree: Oid,
         message: &str,
     ) -> Result<Option<Oid>> {
+        // Only the commit made on `parent` is replaced: one merged onto another writer's commit
+        // has that commit as its parent, which must stay in the history.
+        if self.repo.find_commit(replaced)?.parent_id(0).ok() != Some(parent) {
+            return Ok(None);
+        }
         let sig = self.signature()?;
         let tree_obj = self.repo.find_tree(tree)?;
         let parent_obj = self.repo.find_commit(parent)?;

@@ -187,6 +187,26 @@ mod tests {
     }
 
     #[test]
+    fn only_a_commit_made_on_the_given_parent_is_replaced() {
+        let (_d, store) = store();
+        let c0 = store.head_commit().expect("head");
+        store
+            .apply(&set("other", "1"), "other")
+            .expect("other writer");
+        let u = store
+            .apply(&set("mine", "2"), "mine")
+            .expect("mine")
+            .expect("made");
+        let tree = store.commit_root(u).expect("root");
+        // `u` was made on the other writer's commit, not on c0: it stays.
+        assert_eq!(
+            store.commit_replacing(u, c0, tree, "x").expect("replace"),
+            None
+        );
+        assert_eq!(store.head_commit().expect("head"), u);
+    }
+
+    #[test]
     fn another_writers_commit_is_merged_or_followed() {
         let (_d, store) = store();
         let mut s = Session::start(&store).expect("start");

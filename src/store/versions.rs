@@ -201,10 +201,10 @@ impl HistoryIndex {
 
     /// Where a branch's index is kept between mounts: inside the repository.
     pub fn saved_path(store: &Store, branch: &str) -> std::path::PathBuf {
-        store
-            .path()
-            .join("valfs")
-            .join(format!("history-{}", branch.replace('/', "%2F")))
+        store.path().join("valfs").join(format!(
+            "history-{}",
+            branch.replace('%', "%25").replace('/', "%2F")
+        ))
     }
 
     /// Reads a saved index; `None` when there is none or it does not fit the repository (its
@@ -258,7 +258,10 @@ impl HistoryIndex {
             out.extend_from_slice(v.commit.as_bytes());
             out.extend_from_slice(&v.time.to_le_bytes());
         }
-        let tmp = path.with_extension("tmp");
+        // Appended, not an extension replaced: branch `v1.x` must not write `history-v1.tmp`.
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
         std::fs::write(&tmp, &out)?;
         std::fs::rename(&tmp, path)
     }

@@ -449,3 +449,66 @@ fn a_set_group_id_folder_gives_its_group_to_what_is_made_in_it() {
     assert_eq!(st, 0, "{out}");
     assert_eq!(out, "644 65534 4242\n2755 65534 4242\n");
 }
+
+// ----- found by review -----
+
+/// The root's entry is the empty path: pruning took it for a path the value lacks, and its
+/// removal (`rm ""`) dropped every mode at the next mount.
+#[test]
+fn a_chmod_of_the_mount_root_keeps_every_mode_across_remounts() {
+    let mut m = shared_mount();
+    m.sh_ok("chmod 600 name; chmod 700 .");
+    m.unmount();
+    m.spawn();
+    assert_eq!(m.sh_ok("stat -c %a . name"), "700\n600\n");
+}
+
+/// A scratch symlink must never lead a scratch file's bytes out of the store's scratch folder,
+/// whatever renames made of the folders around it.
+#[test]
+fn a_scratch_symlink_never_leads_writes_outside_the_scratch_folder() {
+    let m = Mount::new(r#"{"a": {}, "b": {}}"#);
+    let outside = m.out.join("escape");
+    std::fs::create_dir(&outside).unwrap();
+    m.sh_ok(&format!("mkdir a/e~; ln -s '{}' b/e~", outside.display()));
+    let py = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+RENAME_EXCHANGE = 2
+if libc.renameat2(-100, b"a", -100, b"b", RENAME_EXCHANGE) != 0:
+    raise OSError(ctypes.get_errno(), "renameat2")
+try:
+    with open("b/e~/XXabcdef", "w") as f:
+        f.write("x")
+except OSError as e:
+    print("refused", e.errno)
+"#;
+    let out = m
+        .cmd("python3")
+        .args(["-c", py])
+        .current_dir(&m.mnt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "a file was written outside"
+    );
+}
+
+/// With coalescing, a removal's modes were dropped at the commit, after the name was made
+/// again: `rm a; (umask 077; echo 2 > a)` showed 644 once committed.
+#[test]
+fn coalesced_removal_then_creation_keeps_the_new_entrys_mode() {
+    let mut m = Mount::with_args(r#"{"a": 1, "b": 2}"#, &["--coalesce", "200"]);
+    m.sh_ok("chmod 640 a; rm a; (umask 077; echo 2 > a); mv b c; mv c b; chmod 600 b");
+    std::thread::sleep(Duration::from_millis(800));
+    m.unmount();
+    m.spawn();
+    assert_eq!(m.sh_ok("stat -c %a a b"), "600\n600\n");
+}

@@ -140,6 +140,7 @@ impl State {
     /// Records what a new entry at `path` was created with. A name removed and made again is
     /// a new entry: nothing of the old one's stays.
     pub(super) fn set_created(&mut self, path: &Path, who: Creator, is_dir: bool) -> Result<()> {
+        self.settle_due(path)?;
         self.ctimes.removed(&key(path));
         self.perms.remove(path)?;
         let mut perm = created(&self.opts, who, is_dir);
@@ -194,6 +195,7 @@ impl State {
     /// A scratch file or an uncommitted one becomes the key at `to`: what was set on it
     /// replaces what was set there.
     pub(super) fn perms_onto_key(&mut self, src: Ino, to: &Path) -> Result<()> {
+        self.settle_due(to)?;
         let scratch = self.table.get(src).is_some_and(|i| i.scratch.is_some());
         let from = if scratch {
             None
@@ -250,6 +252,7 @@ impl State {
         for e in edits {
             match e {
                 Edit::Move(from, to) => {
+                    self.settle_due(to)?;
                     self.perms.copy(from, to)?;
                     self.ctimes.moved(&key(from), &key(to));
                     self.forget_times(from);
@@ -288,16 +291,42 @@ impl State {
     /// After a commit: the entries of what it removed go.
     pub(super) fn perms_after_commit(&mut self) {
         for due in std::mem::take(&mut self.perms_due) {
-            let r = match &due {
-                Due::Remove(p) => self.perms.remove(p),
-                Due::RemoveElement(p) => self.perms.remove_element(p),
-            };
-            if let Err(e) = r {
-                // The commit stands; the extra entry is stricter, never looser, and goes at
-                // the next mount (prune).
-                log::error!("updating the modes after {due:?}: {e}");
-            }
+            self.apply_due(due);
         }
+    }
+
+    fn apply_due(&mut self, due: Due) {
+        let r = match &due {
+            Due::Remove(p) => self.perms.remove(p),
+            Due::RemoveElement(p) => self.perms.remove_element(p),
+        };
+        if let Err(e) = r {
+            // The commit stands; the extra entry is stricter, never looser, and goes at the
+            // next mount (prune).
+            log::error!("updating the modes after {due:?}: {e}");
+        }
+    }
+
+    /// Before something is set at `path` or below it: a removal there still waiting for its
+    /// commit (coalescing) is applied first, or it would later drop what is set now
+    /// (`rm a; echo x > a`, `mv a b; mv b a` within one coalesced commit).
+    pub(super) fn settle_due(&mut self, path: &Path) -> Result<()> {
+        if self.perms_due.is_empty() {
+            return Ok(());
+        }
+        let k = key(path);
+        let (now, later): (Vec<Due>, Vec<Due>) = std::mem::take(&mut self.perms_due)
+            .into_iter()
+            .partition(|d| {
+                let (Due::Remove(p) | Due::RemoveElement(p)) = d;
+                let d = key(p);
+                is_under(&d, &k) || is_under(&k, &d)
+            });
+        self.perms_due = later;
+        for due in now {
+            self.apply_due(due);
+        }
+        Ok(())
     }
 
     /// Drops entries whose path the value does not hold (at mount).

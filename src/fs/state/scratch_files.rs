@@ -44,9 +44,10 @@ impl State {
         let mut rel = self.mount_path(parent)?;
         rel.push(name.to_owned());
         let path = self.files.path(&rel);
-        self.files.create(&path, link, mode)?;
-        if !data.is_empty() {
-            std::fs::write(&path, data)?;
+        if data.is_empty() || link.is_some() {
+            self.files.create(&path, link, mode)?;
+        } else {
+            self.files.write_all(&path, data, mode)?;
         }
         let ino = self.table.insert(parent, name, Place::Live, false);
         self.table.set_scratch(
