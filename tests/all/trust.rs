@@ -512,3 +512,18 @@ fn coalesced_removal_then_creation_keeps_the_new_entrys_mode() {
     m.spawn();
     assert_eq!(m.sh_ok("stat -c %a a b"), "600\n600\n");
 }
+
+/// A swap file in a vector's element follows the element when a removal before it closes
+/// its gap (it was left under the old index: ENOENT, and at the next mount under another
+/// element).
+#[test]
+fn scratch_files_in_a_vector_element_follow_it_when_indices_shift() {
+    let mut m = Mount::new(r#"{"v": [{"x": 0}, {"x": 1}, {"x": 2}]}"#);
+    m.sh_ok("echo swap > v/2/.x.swp; rm -r v/0; ls v >/dev/null");
+    assert_eq!(m.cat("v/1/x"), "2\n");
+    assert_eq!(m.cat("v/1/.x.swp"), "swap\n");
+    m.unmount();
+    m.spawn();
+    assert_eq!(m.cat("v/1/.x.swp"), "swap\n");
+    assert!(!m.ls("-A v/0").contains(&".x.swp".to_owned()));
+}

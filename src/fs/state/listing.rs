@@ -328,7 +328,16 @@ impl State {
         for (view, ino) in moved {
             let below = gaps.range(..view).count();
             if below > 0 {
-                self.table.rename(ino, dir, &(view - below).to_string());
+                let name = (view - below).to_string();
+                // Scratch files in the element (a swap file) move with it.
+                if self
+                    .table
+                    .get(ino)
+                    .is_some_and(|i| i.is_dir && i.children > 0)
+                {
+                    self.scratch_dir_moved(ino, dir, &name);
+                }
+                self.table.rename(ino, dir, &name);
             }
         }
         self.epoch_due = true;
