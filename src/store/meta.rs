@@ -181,6 +181,22 @@ impl Perms {
         })
     }
 
+    /// After an element was inserted into its sequence at `path`: the entries of the elements
+    /// from there on move up by one, as their indices did.
+    pub fn insert_element(&mut self, path: &Path) -> Result<()> {
+        let Some(last) = path.0.last() else {
+            return Ok(());
+        };
+        if super::parse_index(last).is_none() {
+            return Ok(());
+        }
+        let k = key(path);
+        self.change(|entries| {
+            let parent = k.rsplit_once('/').map_or("", |(p, _)| p);
+            has_under(entries, parent).then(|| Op::InsertElement(k.clone()))
+        })
+    }
+
     /// Drops the entries whose path the value does not hold (left by a crash between a
     /// change's commit and its entries' update).
     pub fn prune(&mut self, exists: impl Fn(&Path) -> bool) -> Result<usize> {
@@ -278,6 +294,8 @@ enum Op {
     Copy(String, String),
     /// An element left its sequence: the later elements' entries move down by one.
     RemoveElement(String),
+    /// An element was inserted: the entries of the elements from its index on move up by one.
+    InsertElement(String),
 }
 
 /// `file` with `suffix` appended to its name (`meta-v1.x` -> `meta-v1.x.lock`: never replacing
@@ -316,6 +334,7 @@ impl Op {
             Op::Remove(k) => format!("rm {}\n", quoted(k)),
             Op::Copy(a, b) => format!("cp {} {}\n", quoted(a), quoted(b)),
             Op::RemoveElement(k) => format!("rmel {}\n", quoted(k)),
+            Op::InsertElement(k) => format!("insel {}\n", quoted(k)),
         }
     }
 
@@ -325,6 +344,9 @@ impl Op {
         }
         if let Some(rest) = line.strip_prefix("rmel ") {
             return Some(Op::RemoveElement(only_string(rest)?));
+        }
+        if let Some(rest) = line.strip_prefix("insel ") {
+            return Some(Op::InsertElement(only_string(rest)?));
         }
         if let Some(rest) = line.strip_prefix("cp ") {
             let (a, at) = json_string(rest)?;
@@ -381,6 +403,35 @@ fn apply(entries: &mut BTreeMap<String, Perm>, op: &Op) {
                 .collect();
             entries.retain(|k, _| !under(k, to) || under(k, from));
             entries.extend(moved);
+        }
+        Op::InsertElement(k) => {
+            let (parent, last) = k.rsplit_once('/').unwrap_or(("", k));
+            let Some(index) = super::parse_index(last) else {
+                return;
+            };
+            let prefix = if parent.is_empty() {
+                String::new()
+            } else {
+                format!("{parent}/")
+            };
+            for (e, p) in std::mem::take(entries) {
+                let moved = e.strip_prefix(&prefix).and_then(|rest| {
+                    let (first, tail) = rest
+                        .split_once('/')
+                        .map_or((rest, None), |(f, t)| (f, Some(t)));
+                    let i = super::parse_index(first)?;
+                    (i >= index).then_some((i, tail))
+                });
+                match moved {
+                    None => {
+                        entries.insert(e, p);
+                    }
+                    Some((i, tail)) => {
+                        let tail = tail.map_or(String::new(), |t| format!("/{t}"));
+                        entries.insert(format!("{prefix}{}{tail}", i + 1), p);
+                    }
+                }
+            }
         }
         Op::RemoveElement(k) => {
             let (parent, last) = k.rsplit_once('/').unwrap_or(("", k));
@@ -616,6 +667,17 @@ mod tests {
         t.set(&p("a b/\"q\"\n"), SECRET).expect("set");
         t.copy(&p("a b"), &p("c d")).expect("copy");
         assert_eq!(again(&t).get(&p("c d/\"q\"\n")), Some(SECRET));
+    }
+
+    #[test]
+    fn inserting_an_element_moves_the_later_ones_up() {
+        let (_d, mut t) = perms();
+        for k in ["v/0", "v/1", "v/1/k", "v/9", "w/1"] {
+            t.set(&p(k), SECRET).expect("set");
+        }
+        t.insert_element(&p("v/1")).expect("insert");
+        let keys: Vec<String> = again(&t).entries.into_keys().collect();
+        assert_eq!(keys, ["v/0", "v/10", "v/2", "v/2/k", "w/1"]);
     }
 
     #[test]

@@ -527,3 +527,16 @@ fn scratch_files_in_a_vector_element_follow_it_when_indices_shift() {
     assert_eq!(m.cat("v/1/.x.swp"), "swap\n");
     assert!(!m.ls("-A v/0").contains(&".x.swp".to_owned()));
 }
+
+/// A file created in a vector's gap (mv from another filesystem onto an element) took the
+/// next element's mode at the next mount: the journal had no insert to move it back up.
+#[test]
+fn an_element_written_into_a_gap_leaves_the_next_elements_mode_alone() {
+    let mut m = shared_mount();
+    m.sh_ok(r#"echo '[10, 11, 12]' > v2; chmod 600 v2/2; (umask 077; printf '7\n' > "$OUT/b"); mv "$OUT/b" v2/1"#);
+    assert_eq!(m.head_value()["v2"], serde_json::json!([10, 7, 12]));
+    assert_eq!(m.sh_ok("stat -c %a v2/1 v2/2 v2/0"), "600\n600\n644\n");
+    m.unmount();
+    m.spawn();
+    assert_eq!(m.sh_ok("stat -c %a v2/1 v2/2 v2/0"), "600\n600\n644\n");
+}

@@ -342,6 +342,7 @@ impl State {
             (true, Some(v), Some(value)) => {
                 let before = self.gaps.get(&parent).map_or(0, |g| g.range(..v).count());
                 let path = self.store_path(parent)?.child(&(v - before).to_string());
+                self.gap_saved(ino, &path);
                 self.edit(
                     vec![Edit::Insert(path.clone(), value)],
                     format!("write {path}"),

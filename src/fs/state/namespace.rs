@@ -61,6 +61,13 @@ impl State {
         self.extras.entry(parent).or_default().insert(listed);
         if self.inode(ino)?.scratch.is_some() {
             self.scratch_created(ino, who)?;
+        } else if self.inserting(ino) {
+            // In a vector's gap: its path is the later element's until the insert is saved.
+            self.gap_created(ino, who);
+            let path = self.store_path(ino)?;
+            if exclusive {
+                self.created_exclusively(&path);
+            }
         } else {
             let path = self.store_path(ino)?;
             self.set_created(&path, who, false)?;

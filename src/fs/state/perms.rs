@@ -23,6 +23,8 @@ pub(super) enum Due {
     Remove(Path),
     /// Drop the entries of an element and move the later elements' down.
     RemoveElement(Path),
+    /// Move the entries from an inserted element's index on up, then set its own.
+    InsertElement(Path, Perm),
 }
 
 /// The in-memory half: change times by path.
@@ -79,6 +81,27 @@ pub fn created(opts: &Options, who: Creator, is_dir: bool) -> Perm {
 }
 
 impl State {
+    /// Whether an inode is a file created in a vector's gap, not inserted yet.
+    pub(super) fn inserting(&self, ino: Ino) -> bool {
+        self.open.get(&ino).is_some_and(|o| o.insert)
+    }
+
+    /// A file created in a vector's gap keeps what it was created with on its inode: its path
+    /// still names the element after it until the insert is saved.
+    pub(super) fn gap_created(&mut self, ino: Ino, who: Creator) {
+        let perm = created(&self.opts, who, false);
+        if let Some(m) = self.table.meta_mut(ino) {
+            (m.mode, m.uid, m.gid) = (perm.mode, perm.uid, perm.gid);
+        }
+    }
+
+    /// The insert of a file created in a gap is about to be committed at `path`: once it is,
+    /// the later elements' entries move up and its own go at `path`.
+    pub(super) fn gap_saved(&mut self, ino: Ino, path: &Path) {
+        let own = self.perm_of(ino);
+        self.perms_due.push(Due::InsertElement(path.clone(), own));
+    }
+
     /// What was set on a live inode's path (or on the inode, once unlinked).
     pub(super) fn perm_of(&mut self, ino: Ino) -> Perm {
         let own = self.table.get(ino).map_or(Perm::default(), |i| Perm {
@@ -86,6 +109,9 @@ impl State {
             uid: i.meta.uid,
             gid: i.meta.gid,
         });
+        if self.inserting(ino) {
+            return own;
+        }
         let scratch = self.table.get(ino).is_some_and(|i| i.scratch.is_some());
         if scratch {
             // Kept on its real file; owners too when the daemon may give files away.
@@ -129,7 +155,7 @@ impl State {
         if scratch {
             return self.scratch_perm(ino, perm);
         }
-        if perm.is_empty() {
+        if perm.is_empty() || self.inserting(ino) {
             return Ok(());
         }
         let path = self.store_path(ino)?;
@@ -299,6 +325,13 @@ impl State {
         let r = match &due {
             Due::Remove(p) => self.perms.remove(p),
             Due::RemoveElement(p) => self.perms.remove_element(p),
+            Due::InsertElement(p, perm) => self.perms.insert_element(p).and_then(|()| {
+                if perm.is_empty() {
+                    Ok(())
+                } else {
+                    self.perms.set(p, *perm)
+                }
+            }),
         };
         if let Err(e) = r {
             // The commit stands; the extra entry is stricter, never looser, and goes at the
@@ -318,7 +351,7 @@ impl State {
         let (now, later): (Vec<Due>, Vec<Due>) = std::mem::take(&mut self.perms_due)
             .into_iter()
             .partition(|d| {
-                let (Due::Remove(p) | Due::RemoveElement(p)) = d;
+                let (Due::Remove(p) | Due::RemoveElement(p) | Due::InsertElement(p, _)) = d;
                 let d = key(p);
                 is_under(&d, &k) || is_under(&k, &d)
             });
