@@ -294,6 +294,11 @@ impl HistoryIndex {
         {
             return self.listed(stamp, rest, name).map(|v| v.commit);
         }
+        // Shaped like a listed name but not one (an impossible time, no `-` after it): no
+        // version. `Store::resolve` sends such names here, so they must not go back to it.
+        if name.len() > 18 && name.as_bytes().get(17) == Some(&b'Z') {
+            return None;
+        }
         store.resolve(name).ok()
     }
 

@@ -525,7 +525,7 @@ pub(crate) mod harness {
 }
 
 /// The user.valfs.type of a path in the mount.
-fn type_of(m: &Mount, path: &str) -> String {
+pub(crate) fn type_of(m: &Mount, path: &str) -> String {
     m.sh_ok(&format!(
         "getfattr --only-values -n user.valfs.type -- '{path}'"
     ))

@@ -3,6 +3,7 @@
 //! unprivileged user on an `--allow-other` mount is kept out by what the first one set.
 
 use crate::mount::harness::{self, Mount};
+use crate::mount::type_of;
 use std::time::{Duration, Instant};
 
 const DOC: &str = r#"{"cfg": {"a": 1, "b": 2}, "v": [10, 11, 12], "name": "Joe"}"#;
@@ -539,4 +540,42 @@ fn an_element_written_into_a_gap_leaves_the_next_elements_mode_alone() {
     m.unmount();
     m.spawn();
     assert_eq!(m.sh_ok("stat -c %a v2/1 v2/2 v2/0"), "600\n600\n644\n");
+}
+
+/// A name shaped like a listed version but not one (an impossible time) sent resolution
+/// between the store and the index until the stack overflowed: the CLI aborted and the mount
+/// died.
+#[test]
+fn a_malformed_version_name_is_unknown_not_a_crash() {
+    let m = Mount::new(DOC);
+    for name in [
+        "2026-13-01T000000Z-00-1234567",
+        "2026-02-30T000000Z-x",
+        "2026-11-21T100000Zx",
+    ] {
+        assert_eq!(m.errno(&format!("os.stat('.history/{name}')")), 2, "{name}");
+        let (st, _, err) = m.valfs(&["get", "--at", name, "name"]);
+        assert_eq!(st, 1, "{name}: {err}");
+        assert!(err.contains("unknown revision"), "{err}");
+    }
+    assert_eq!(m.cat("name"), "\"Joe\"\n");
+}
+
+/// `cp -a` sets modes on the padded names (`00`, `01`, …) it copies; once the folder is a
+/// vector again they belong to the elements' indices (a later removal shifted stale entries
+/// onto the wrong elements).
+#[test]
+fn modes_copied_onto_padded_names_follow_the_elements_when_retyped_as_a_vector() {
+    let m = shared_mount();
+    m.sh_ok("echo '[0,1,2,3,4,5,6,7,8,9,10,11]' > big");
+    let rev = m.head();
+    m.sh_ok(&format!(
+        "cp -a .history/{}/big copy && setfattr -n user.valfs.type -v vector copy",
+        &rev[..12]
+    ));
+    assert_eq!(type_of(&m, "copy"), "vector");
+    let modes = |m: &Mount| m.sh_ok("stat -c %a copy/* | sort | uniq -c | tr -s ' '");
+    assert_eq!(modes(&m), " 12 444\n");
+    m.sh_ok("rm copy/3; ls copy >/dev/null");
+    assert_eq!(modes(&m), " 11 444\n");
 }

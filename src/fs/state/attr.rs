@@ -358,6 +358,17 @@ impl State {
                 vec![Edit::Put(path.clone(), node)],
                 format!("retype {path} as {to}"),
             )?;
+            // What was set on the padded names (`cp -a` sets modes on `00`, `01`, …) goes to
+            // the indices that name the elements now.
+            for c in &old {
+                if let Some(i) = crate::store::parse_index(&c.name)
+                    && i.to_string() != c.name
+                {
+                    let (from, to) = (path.child(&c.name), path.child(&i.to_string()));
+                    self.perms.copy(&from, &to)?;
+                    self.perms.remove(&from)?;
+                }
+            }
             // The elements are named by index now: new inodes stand for them.
             for c in old {
                 self.table.detach(ino, &c.name);
