@@ -42,7 +42,7 @@ impl Store {
         // (which answers these forms itself, without coming back here).
         let listed = rev.len() > 18 && rev.as_bytes().get(17) == Some(&b'Z');
         if rev.starts_with('@') || listed {
-            let index = super::HistoryIndex::build(&self.path, &self.branch)?;
+            let index = super::HistoryIndex::current(self)?;
             return index.resolve(self, rev).ok_or_else(unknown);
         }
         Err(unknown())

@@ -247,6 +247,15 @@ impl HistoryIndex {
         Ok(index)
     }
 
+    /// The index of a store's branch as it is now, from the saved one if any, without
+    /// writing anything (for a command that only reads).
+    pub fn current(store: &Store) -> Result<HistoryIndex> {
+        let path = HistoryIndex::saved_path(store, store.branch());
+        let mut index = HistoryIndex::load(store, &path).unwrap_or_default();
+        index.refresh(store, store.head_commit()?)?;
+        Ok(index)
+    }
+
     /// Saves the index for the next mount (atomically: a temporary file renamed over).
     pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
