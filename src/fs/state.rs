@@ -297,7 +297,8 @@ pub struct State {
     /// Keys renamed onto a scratch name (Vim's and Emacs's `NAME` -> `NAME~`): hidden, their
     /// removal pending until the save completes; value = the scratch inode.
     hidden: HashMap<(Ino, String), Ino>,
-    kinds: HashMap<Oid, CollKind>,
+    /// Each collection tree's kind and count of subfolders (`None`: split, not counted).
+    kinds: HashMap<Oid, (CollKind, Option<u32>)>,
     /// The object last seen at each visited path, and its mtime.
     seen: HashMap<String, (Oid, SystemTime)>,
     /// The latest mtime given to a changed folder (see [`State::stamp`]).

@@ -51,15 +51,17 @@ pub struct Perms {
     seen: Option<(u64, u64, i128)>,
     /// The changes the file holds (it is rewritten once they far outnumber the entries).
     lines: usize,
+    /// The length of the file's whole lines when its last one was cut short (read so).
+    whole: Option<u64>,
 }
 
 /// The key of a path: its names joined by `/` (the root is "").
-fn key(path: &Path) -> String {
+pub(crate) fn key(path: &Path) -> String {
     path.0.join("/")
 }
 
 /// Whether `k` is `prefix` or below it.
-fn under(k: &str, prefix: &str) -> bool {
+pub(crate) fn under(k: &str, prefix: &str) -> bool {
     prefix.is_empty()
         || k == prefix
         || (k.len() > prefix.len() && k.starts_with(prefix) && k.as_bytes()[prefix.len()] == b'/')
@@ -91,6 +93,7 @@ impl Perms {
             entries: BTreeMap::new(),
             seen: None,
             lines: 0,
+            whole: None,
         };
         p.reload()?;
         Ok(p)
@@ -132,6 +135,9 @@ impl Perms {
         })?;
         self.entries = entries;
         self.lines = lines;
+        // A last line cut short (a crash, a full disk): where the whole lines end.
+        self.whole = (!text.is_empty() && !text.ends_with('\n'))
+            .then(|| text.rfind('\n').map_or(0, |i| i as u64 + 1));
         self.seen = seen;
         Ok(())
     }
@@ -231,16 +237,13 @@ impl Perms {
             return Ok(());
         };
         apply(&mut self.entries, &op);
-        // A line cut short (a crash, a full disk) ends the file: cut it off before appending,
-        // or the next line would be joined to it.
-        if let Ok(text) = std::fs::read(&self.file)
-            && let Some(end) = text.iter().rposition(|&b| b == b'\n')
-            && end + 1 < text.len()
-        {
+        // A line cut short ends the file: cut it off before appending, or the next line would
+        // be joined to it.
+        if let Some(end) = self.whole.take() {
             std::fs::OpenOptions::new()
                 .write(true)
                 .open(&self.file)?
-                .set_len(end as u64 + 1)?;
+                .set_len(end)?;
         }
         if self.lines > 2 * self.entries.len() + 256 {
             self.compact()?;
@@ -254,7 +257,11 @@ impl Perms {
                 text.push_str(HEADER);
             }
             text.push_str(&op.line());
-            out.write_all(text.as_bytes())?;
+            if let Err(e) = out.write_all(text.as_bytes()) {
+                // Part of the line may be there: the next change reads the file again.
+                self.seen = None;
+                return Err(e.into());
+            }
             self.lines += 1;
         }
         self.seen = identity(&self.file);
@@ -404,65 +411,54 @@ fn apply(entries: &mut BTreeMap<String, Perm>, op: &Op) {
             entries.retain(|k, _| !under(k, to) || under(k, from));
             entries.extend(moved);
         }
-        Op::InsertElement(k) => {
-            let (parent, last) = k.rsplit_once('/').unwrap_or(("", k));
-            let Some(index) = super::parse_index(last) else {
-                return;
-            };
-            let prefix = if parent.is_empty() {
-                String::new()
-            } else {
-                format!("{parent}/")
-            };
-            for (e, p) in std::mem::take(entries) {
-                let moved = e.strip_prefix(&prefix).and_then(|rest| {
-                    let (first, tail) = rest
-                        .split_once('/')
-                        .map_or((rest, None), |(f, t)| (f, Some(t)));
-                    let i = super::parse_index(first)?;
-                    (i >= index).then_some((i, tail))
-                });
-                match moved {
-                    None => {
-                        entries.insert(e, p);
-                    }
-                    Some((i, tail)) => {
-                        let tail = tail.map_or(String::new(), |t| format!("/{t}"));
-                        entries.insert(format!("{prefix}{}{tail}", i + 1), p);
-                    }
-                }
-            }
+        Op::InsertElement(k) => shift(entries, k, Shift::Up),
+        Op::RemoveElement(k) => shift(entries, k, Shift::Down),
+    }
+}
+
+enum Shift {
+    /// An element was inserted at the index: it and the later ones move up.
+    Up,
+    /// The element at the index left: its entries go, the later ones move down.
+    Down,
+}
+
+/// Moves the entries of the elements from the index `k` ends in on, as the indices moved.
+fn shift(entries: &mut BTreeMap<String, Perm>, k: &str, how: Shift) {
+    let (parent, last) = k.rsplit_once('/').unwrap_or(("", k));
+    let Some(index) = super::parse_index(last) else {
+        if let Shift::Down = how {
+            entries.retain(|e, _| !under(e, k));
         }
-        Op::RemoveElement(k) => {
-            let (parent, last) = k.rsplit_once('/').unwrap_or(("", k));
-            let Some(index) = super::parse_index(last) else {
-                entries.retain(|e, _| !under(e, k));
-                return;
-            };
-            let prefix = if parent.is_empty() {
-                String::new()
-            } else {
-                format!("{parent}/")
-            };
-            for (e, p) in std::mem::take(entries) {
-                let moved = e.strip_prefix(&prefix).and_then(|rest| {
-                    let (first, tail) = rest
-                        .split_once('/')
-                        .map_or((rest, None), |(f, t)| (f, Some(t)));
-                    let i = super::parse_index(first)?;
-                    (i >= index).then_some((i, tail))
-                });
-                match moved {
-                    None => {
-                        entries.insert(e, p);
-                    }
-                    Some((i, _)) if i == index => {}
-                    Some((i, tail)) => {
-                        let tail = tail.map_or(String::new(), |t| format!("/{t}"));
-                        entries.insert(format!("{prefix}{}{tail}", i - 1), p);
-                    }
-                }
+        return;
+    };
+    let prefix = if parent.is_empty() {
+        String::new()
+    } else {
+        format!("{parent}/")
+    };
+    for (e, p) in std::mem::take(entries) {
+        let moved = e.strip_prefix(&prefix).and_then(|rest| {
+            let (first, tail) = rest
+                .split_once('/')
+                .map_or((rest, None), |(f, t)| (f, Some(t)));
+            let i = super::parse_index(first)?;
+            (i >= index).then_some((i, tail))
+        });
+        let to = match (moved, &how) {
+            (None, _) => Some(e),
+            (Some((i, _)), Shift::Down) if i == index => None,
+            (Some((i, tail)), _) => {
+                let i = match how {
+                    Shift::Up => i + 1,
+                    Shift::Down => i - 1,
+                };
+                let tail = tail.map_or(String::new(), |t| format!("/{t}"));
+                Some(format!("{prefix}{i}{tail}"))
             }
+        };
+        if let Some(to) = to {
+            entries.insert(to, p);
         }
     }
 }
@@ -542,6 +538,7 @@ mod tests {
             entries: BTreeMap::new(),
             seen: None,
             lines: 0,
+            whole: None,
         };
         (dir, perms)
     }
@@ -552,6 +549,7 @@ mod tests {
             entries: BTreeMap::new(),
             seen: None,
             lines: 0,
+            whole: None,
         };
         q.reload().expect("reads back");
         q
@@ -635,6 +633,7 @@ mod tests {
             entries: BTreeMap::new(),
             seen: None,
             lines: 0,
+            whole: None,
         };
         assert!(q.reload().is_err());
     }

@@ -323,29 +323,19 @@ impl Store {
             "valfs: {} (completes the commit before)",
             message.lines().next().unwrap_or("")
         );
-        match self
+        let moved = self
             .repo
-            .reference_matching(&self.refname(), commit, true, replaced, &log)
-        {
-            Ok(_) => {
-                log::info!(
-                    "commit {} {} (in place of {})",
-                    &commit.to_string()[..7],
-                    message.lines().next().unwrap_or(""),
-                    &replaced.to_string()[..7]
-                );
-                Ok(Some(commit))
-            }
-            Err(e)
-                if matches!(
-                    e.code(),
-                    ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
+            .reference_matching(&self.refname(), commit, true, replaced, &log);
+        if !swapped(moved)? {
+            return Ok(None);
         }
+        log::info!(
+            "commit {} {} (in place of {})",
+            &commit.to_string()[..7],
+            message.lines().next().unwrap_or(""),
+            &replaced.to_string()[..7]
+        );
+        Ok(Some(commit))
     }
 
     /// Commits `tree` on top of `parent` and moves the branch from `parent` to it by
@@ -365,18 +355,7 @@ impl Store {
                 .reference_matching(&self.refname(), commit, true, p, &log),
             None => self.repo.reference(&self.refname(), commit, false, &log),
         };
-        match moved {
-            Ok(_) => Ok(Some(commit)),
-            Err(e)
-                if matches!(
-                    e.code(),
-                    ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(swapped(moved)?.then_some(commit))
     }
 
     /// Applies edits to the branch head as one commit. Returns the new commit, or `None` if
@@ -506,6 +485,23 @@ impl Store {
     pub fn sync(&self) -> Result<()> {
         crate::sys::syncfs(&self.path)?;
         Ok(())
+    }
+}
+
+/// Whether a compare-and-swap of the branch's ref happened: `false` when another writer moved
+/// the branch or holds its lock (the caller merges or waits), an error for anything else.
+fn swapped(moved: std::result::Result<git2::Reference<'_>, git2::Error>) -> Result<bool> {
+    match moved {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.code(),
+                ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

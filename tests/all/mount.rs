@@ -289,6 +289,39 @@ pub(crate) mod harness {
                 .collect()
         }
 
+        /// Runs Python code in MNT, which must succeed; returns what it printed.
+        pub fn python_ok(&self, code: &str) -> String {
+            let out = self
+                .cmd("python3")
+                .args(["-c", code])
+                .current_dir(&self.mnt)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "python failed:\n{code}\n{}{}\nlog tail:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.log_tail()
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+
+        /// Waits (5 s at most) until the kernel holds no inode of the mount but its root: it
+        /// forgot the rest (after [`drop_caches`]).
+        pub fn wait_forgotten(&self) {
+            let in_use = || self.sh_ok("echo $(( $(stat -f -c '%c - %d' .) ))");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while in_use() != "0\n" {
+                assert!(
+                    Instant::now() < deadline,
+                    "the kernel kept {} inodes",
+                    in_use()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
         /// Runs Python code in MNT and returns the errno of the OSError it raised, or 0.
         pub fn errno(&self, code: &str) -> i32 {
             let script = "import os, sys\ntry:\n    exec(sys.argv[1])\n    print(0)\nexcept OSError as e:\n    print(e.errno)\n";
@@ -1879,16 +1912,7 @@ fn after_the_kernel_forgot_them_paths_keep_their_numbers_and_texts() {
     let (before, text) = (numbers(), m.sh_ok(texts));
     // Dentries and inodes not in use are dropped (as under memory pressure): FUSE forgets.
     harness::drop_caches_held(&held);
-    let in_use = || m.sh_ok("echo $(( $(stat -f -c '%c - %d' .) ))");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while in_use() != "0\n" {
-        assert!(
-            Instant::now() < deadline,
-            "the kernel kept {} inodes",
-            in_use()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    m.wait_forgotten();
     // Looked up in another order, every path gets its number again.
     m.sh_ok("find . -path ./.history -prune -o -print | sort -r | while read -r f; do stat \"$f\"; done");
     let after = numbers();

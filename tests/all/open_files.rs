@@ -12,19 +12,7 @@ const ENAMETOOLONG: i32 = 36;
 
 /// Runs Python code (asserts included) in the mount; it must succeed.
 fn py(m: &Mount, code: &str) {
-    let out = m
-        .cmd("python3")
-        .args(["-c", &format!("import os, mmap, subprocess, time\n{code}")])
-        .current_dir(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\n{code}\n{}{}\nlog tail:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        m.log_tail()
-    );
+    m.python_ok(&format!("import os, mmap, subprocess, time\n{code}"));
 }
 
 #[test]

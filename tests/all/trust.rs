@@ -4,23 +4,9 @@
 
 use crate::mount::harness::{self, Mount};
 use crate::mount::type_of;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DOC: &str = r#"{"cfg": {"a": 1, "b": 2}, "v": [10, 11, 12], "name": "Joe"}"#;
-
-/// Waits until the kernel holds no inode of the mount but its root (it forgot the rest).
-fn wait_forgotten(m: &Mount) {
-    let in_use = || m.sh_ok("echo $(( $(stat -f -c '%c - %d' .) ))");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while in_use() != "0\n" {
-        assert!(
-            Instant::now() < deadline,
-            "the kernel kept {} inodes",
-            in_use()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 // ----- identity -----
 
@@ -30,7 +16,7 @@ fn an_entry_keeps_its_number_after_the_kernel_forgets_it() {
     let m = Mount::new(DOC);
     let a = m.sh_ok("stat -c %i cfg/a");
     harness::drop_caches_held(&held);
-    wait_forgotten(&m);
+    m.wait_forgotten();
     // nano's lock file, made first after the drop, must not take `a`'s number.
     let out = m.sh_ok("echo x > cfg/.new.swp; stat -c %i cfg/.new.swp cfg/a");
     let lines: Vec<&str> = out.lines().collect();
@@ -52,7 +38,7 @@ fn numbers_stay_the_same_whatever_order_paths_are_looked_up_in() {
     };
     let before = numbers(&m, "");
     harness::drop_caches_held(&held);
-    wait_forgotten(&m);
+    m.wait_forgotten();
     assert_eq!(numbers(&m, "-r"), before);
     // And at the next mount.
     m.unmount();
@@ -75,22 +61,7 @@ print(" ".join(bad))
 "#;
     // Listed before and after the entries were looked up.
     for _ in 0..2 {
-        let out = m
-            .cmd("python3")
-            .args(["-c", script])
-            .current_dir(&m.mnt)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "",
-            "d_ino != st_ino"
-        );
+        assert_eq!(m.python_ok(script).trim(), "", "d_ino != st_ino");
     }
 }
 
@@ -145,7 +116,7 @@ fn chmod_600_keeps_other_users_out_after_the_kernel_forgets_the_inode() {
     let (st, out) = as_nobody(&m, "cat secret");
     assert_ne!(st, 0, "nobody read it: {out}");
     harness::drop_caches_held(&held);
-    wait_forgotten(&m);
+    m.wait_forgotten();
     assert_eq!(m.sh_ok("stat -c '%a %U' secret"), "600 root\n");
     let (st, out) = as_nobody(&m, "cat secret");
     assert_ne!(st, 0, "nobody read it after the drop: {out}");
@@ -334,17 +305,7 @@ mm = mmap.mmap(fd, 6)
 mm[0:3] = b"XYZ"
 mm.flush(); mm.close(); os.close(fd)
 "#;
-    let out = m
-        .cmd("python3")
-        .args(["-c", py])
-        .current_dir(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    m.python_ok(py);
     m.unmount();
     m.spawn();
     assert_eq!(m.cat("x.swp"), "XYZdef");
@@ -402,18 +363,7 @@ fd = os.open("d/x", os.O_RDONLY)
 os.unlink("d/x")
 print(os.fstat(fd).st_nlink)
 "#;
-    let out = m
-        .cmd("python3")
-        .args(["-c", py])
-        .current_dir(&m.mnt)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "0\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(m.python_ok(py), "0\n");
     m.sh_ok("rmdir d/f");
     assert_eq!(m.sh_ok("stat -c %h d"), "3\n");
 }
@@ -484,17 +434,7 @@ try:
 except OSError as e:
     print("refused", e.errno)
 "#;
-    let out = m
-        .cmd("python3")
-        .args(["-c", py])
-        .current_dir(&m.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    m.python_ok(py);
     assert_eq!(
         std::fs::read_dir(&outside).unwrap().count(),
         0,

@@ -84,6 +84,11 @@ impl State {
         let obj = self.resolve(ino)?;
         let place = self.place(ino)?;
         let read_only = self.opts.read_only || place != Place::Live || ino == HISTORY;
+        // A scratch file's attributes are its real file's: one lstat.
+        let scratch = match obj {
+            Obj::Scratch => Some(self.scratch_stat(ino)?),
+            _ => None,
+        };
         let (is_dir, size, oid) = match obj {
             Obj::HistoryRoot => (true, 0, None),
             Obj::Dir { tree, .. } => (true, 0, Some(tree)),
@@ -106,14 +111,14 @@ impl State {
                 self.open.get(&ino).map_or(0, |o| o.data.len() as u64),
                 None,
             ),
-            Obj::Scratch => (false, self.scratch_stat(ino)?.0, None),
+            Obj::Scratch => (false, scratch.map_or(0, |s| s.0), None),
         };
         let mut mtime = match (place, obj) {
             (Place::Version(c), _) => self.commit_time(c),
             (_, Obj::HistoryRoot) => self.history_time.unwrap_or(self.base_time),
             // Stable between changes: the kernel drops a file's pages when its mtime moves.
             (_, Obj::Pending) => self.open.get(&ino).map_or(self.started, |o| o.modified),
-            (_, Obj::Scratch) => self.scratch_stat(ino)?.1,
+            (_, Obj::Scratch) => scratch.map_or(self.started, |s| s.1),
             _ => self.times_for(ino, oid),
         };
         let meta = self
@@ -125,7 +130,7 @@ impl State {
             mtime = t;
         }
         let (set, ctime) = if place == Place::Live && ino != HISTORY {
-            (self.perm_of(ino), self.ctime_of(ino))
+            self.shown(ino, scratch)
         } else {
             Default::default()
         };
@@ -153,11 +158,10 @@ impl State {
                 && ino != HISTORY
                 && self.table.get(ino).is_some_and(|i| i.parent == 0),
             subdirs: match obj {
-                Obj::Dir { tree, .. } => {
-                    self.store.subdir_count(tree).ok().flatten().map(|n| {
-                        u32::try_from(n + usize::from(ino == ROOT)).unwrap_or(u32::MAX - 2)
-                    })
-                }
+                // The root also holds `.history`.
+                Obj::Dir { tree, .. } => self
+                    .subdirs(tree)
+                    .map(|n| n.saturating_add(u32::from(ino == ROOT))),
                 _ => None,
             },
         })

@@ -2,8 +2,9 @@
 //! store's [`Perms`] (they survive forgets, renames and remounts), change times in memory.
 //! An inode holds a copy of what was set on it, for a file still open after its unlink.
 
+use super::scratch_files::ScratchStat;
 use super::{Edit, Ino, Options, Path, Result, State};
-use crate::store::meta::{Perm, Perms};
+use crate::store::meta::{Perm, Perms, key, under as is_under};
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -57,16 +58,6 @@ impl Ctimes {
     }
 }
 
-fn is_under(k: &str, prefix: &str) -> bool {
-    prefix.is_empty()
-        || k == prefix
-        || (k.len() > prefix.len() && k.starts_with(prefix) && k.as_bytes()[prefix.len()] == b'/')
-}
-
-fn key(path: &Path) -> String {
-    path.0.join("/")
-}
-
 /// What a new entry records: the mode it was asked for less the caller's umask, and its
 /// creator as owner, where they differ from what the mount shows by default (and the owner
 /// only when the mount does not force one).
@@ -104,52 +95,71 @@ impl State {
 
     /// What was set on a live inode's path (or on the inode, once unlinked).
     pub(super) fn perm_of(&mut self, ino: Ino) -> Perm {
-        let own = self.table.get(ino).map_or(Perm::default(), |i| Perm {
+        if self.table.get(ino).is_some_and(|i| i.scratch.is_some()) {
+            match self.scratch_stat(ino) {
+                Ok(s) => return self.shown(ino, Some(s)).0,
+                Err(_) => return self.own_perm(ino),
+            }
+        }
+        self.shown(ino, None).0
+    }
+
+    /// What the inode itself holds of what was set on it.
+    fn own_perm(&self, ino: Ino) -> Perm {
+        self.table.get(ino).map_or(Perm::default(), |i| Perm {
             mode: i.meta.mode,
             uid: i.meta.uid,
             gid: i.meta.gid,
-        });
-        if self.inserting(ino) {
-            return own;
-        }
-        let scratch = self.table.get(ino).is_some_and(|i| i.scratch.is_some());
-        if scratch {
-            // Kept on its real file; owners too when the daemon may give files away.
-            let Ok((_, _, mode, uid, gid)) = self.scratch_stat(ino) else {
-                return own;
-            };
-            let root = crate::sys::uid() == 0;
-            return Perm {
-                mode: Some(mode),
-                uid: if root { Some(uid) } else { own.uid },
-                gid: if root { Some(gid) } else { own.gid },
-            };
-        }
-        if self.perms.is_empty() {
-            return own;
-        }
-        match self.store_path(ino) {
-            Ok(path) => self.perms.get(&path).unwrap_or_default(),
-            Err(_) => own,
-        }
+        })
     }
 
-    /// The change time set on a live inode's path, if any.
-    pub(super) fn ctime_of(&mut self, ino: Ino) -> Option<SystemTime> {
-        if self.ctimes.0.is_empty() {
-            return None;
-        }
-        let path = self.store_path(ino).ok()?;
-        self.ctimes.0.get(&key(&path)).copied()
-    }
-
-    /// Records `perm` on an inode's path, durably before it returns, and on the inode.
-    pub(super) fn set_perm(&mut self, ino: Ino, perm: Perm) -> Result<()> {
+    /// Lays `perm` over what the inode itself holds.
+    fn keep_on_inode(&mut self, ino: Ino, perm: Perm) {
         if let Some(m) = self.table.meta_mut(ino) {
             m.mode = perm.mode.or(m.mode);
             m.uid = perm.uid.or(m.uid);
             m.gid = perm.gid.or(m.gid);
         }
+    }
+
+    /// What getattr shows of what was set on a live inode: its modes and owners (a scratch
+    /// file's from `scratch`, its real file's attributes), and its change time, by one path.
+    pub(super) fn shown(
+        &mut self,
+        ino: Ino,
+        scratch: Option<ScratchStat>,
+    ) -> (Perm, Option<SystemTime>) {
+        let own = self.own_perm(ino);
+        if self.inserting(ino) {
+            return (own, None);
+        }
+        if let Some((_, _, mode, uid, gid)) = scratch {
+            // Kept on its real file; owners too when the daemon may give files away.
+            let root = crate::sys::uid() == 0;
+            let perm = Perm {
+                mode: Some(mode),
+                uid: if root { Some(uid) } else { own.uid },
+                gid: if root { Some(gid) } else { own.gid },
+            };
+            return (perm, None);
+        }
+        if self.perms.is_empty() && self.ctimes.0.is_empty() {
+            return (own, None);
+        }
+        let Ok(path) = self.store_path(ino) else {
+            return (own, None);
+        };
+        let perm = if self.perms.is_empty() {
+            own
+        } else {
+            self.perms.get(&path).unwrap_or_default()
+        };
+        (perm, self.ctimes.0.get(&key(&path)).copied())
+    }
+
+    /// Records `perm` on an inode's path, durably before it returns, and on the inode.
+    pub(super) fn set_perm(&mut self, ino: Ino, perm: Perm) -> Result<()> {
+        self.keep_on_inode(ino, perm);
         // A scratch file's go on its real file, as its bytes do.
         let scratch = self.table.get(ino).is_some_and(|i| i.scratch.is_some());
         if scratch {
@@ -253,11 +263,7 @@ impl State {
     /// a committed key's go with its removal's commit).
     pub(super) fn unlink_perms(&mut self, ino: Ino, drop: bool) -> Result<()> {
         let perm = self.perm_of(ino);
-        if let Some(m) = self.table.meta_mut(ino) {
-            m.mode = perm.mode.or(m.mode);
-            m.uid = perm.uid.or(m.uid);
-            m.gid = perm.gid.or(m.gid);
-        }
+        self.keep_on_inode(ino, perm);
         if drop && let Ok(path) = self.store_path(ino) {
             self.ctimes.removed(&key(&path));
             self.perms.remove(&path)?;

@@ -22,15 +22,29 @@ impl State {
     }
 
     pub(super) fn kind(&mut self, tree: Oid) -> Result<CollKind> {
-        if let Some(k) = self.kinds.get(&tree) {
-            return Ok(*k);
+        Ok(self.dir_facts(tree)?.0)
+    }
+
+    /// How many subfolders a collection has (`None` when not counted: a split one).
+    pub(super) fn subdirs(&mut self, tree: Oid) -> Option<u32> {
+        self.dir_facts(tree).ok()?.1
+    }
+
+    /// A collection's kind and subfolder count, read once per tree.
+    fn dir_facts(&mut self, tree: Oid) -> Result<(CollKind, Option<u32>)> {
+        if let Some(f) = self.kinds.get(&tree) {
+            return Ok(*f);
         }
-        let k = self.store.dir_kind(tree)?;
+        let kind = self.store.dir_kind(tree)?;
+        let subdirs = self
+            .store
+            .subdir_count(tree)?
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX - 3));
         if self.kinds.len() > 100_000 {
             self.kinds.clear();
         }
-        self.kinds.insert(tree, k);
-        Ok(k)
+        self.kinds.insert(tree, (kind, subdirs));
+        Ok((kind, subdirs))
     }
 
     pub(super) fn inode(&self, ino: Ino) -> Result<Inode<'_>> {

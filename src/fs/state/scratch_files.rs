@@ -7,6 +7,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+/// A scratch file's size, mtime, mode, uid and gid, as its real file has them.
+pub(super) type ScratchStat = (u64, SystemTime, u16, u32, u32);
+
 impl State {
     /// The names from the root to an inode, as the table holds them.
     pub(super) fn mount_path(&self, ino: Ino) -> Result<Vec<String>> {
@@ -97,7 +100,7 @@ impl State {
     }
 
     /// Size, mtime, mode, uid and gid of a scratch file, as its real file has them.
-    pub(super) fn scratch_stat(&self, ino: Ino) -> Result<(u64, SystemTime, u16, u32, u32)> {
+    pub(super) fn scratch_stat(&self, ino: Ino) -> Result<ScratchStat> {
         let m = self.files.stat(&self.scratch_file(ino)?)?;
         let mtime = m.modified().unwrap_or(self.started);
         Ok((m.len(), mtime, (m.mode() & 0o7777) as u16, m.uid(), m.gid()))
