@@ -37,10 +37,12 @@ use std::time::SystemTime;
 
 pub type Ino = u64;
 pub const ROOT: Ino = 1;
-pub const HISTORY: Ino = 2;
+/// The numbers of the views' own folders at the root (see `state::view`): this one and the
+/// next few, up to [`FIRST`].
+pub const FIRST_VIEW: Ino = 2;
 
 /// The number of the first slot.
-const FIRST: Ino = HISTORY + 1;
+const FIRST: Ino = FIRST_VIEW + 1;
 /// Slots per chunk (32 KiB).
 const CHUNK: usize = 1024;
 
@@ -123,7 +125,7 @@ struct Slot {
     /// The inode's number, as the kernel knows it.
     number: Ino,
     rare: Option<Box<Rare>>,
-    /// The id of the inode it is named in ([`ROOT`] and [`HISTORY`] are their own ids); 0 once
+    /// The id of the inode it is named in (reserved numbers are their own ids); 0 once
     /// detached. An inode is in the index exactly when this is not 0.
     parent: u32,
     /// A number in [`Names`].
@@ -217,7 +219,7 @@ fn id_at(at: usize) -> u32 {
     u32::try_from(at as Ino + FIRST).expect("2^32 inodes do not fit in memory")
 }
 
-/// The numbers kept for the kernel's own use and ours: 0 (none), [`ROOT`], [`HISTORY`].
+/// The numbers kept for the kernel's own use and ours: 0 (none), [`ROOT`], the views' folders.
 fn reserved(n: Ino) -> bool {
     n < FIRST
 }
@@ -326,10 +328,10 @@ impl Table {
         self.hasher.hash_one(ino)
     }
 
-    /// The id of the inode with a number ([`ROOT`] and [`HISTORY`] are their own; 0: none).
+    /// The id of the inode with a number (reserved numbers are their own; 0: none).
     fn id(&self, ino: Ino) -> u32 {
         match ino {
-            ROOT | HISTORY => ino as u32,
+            n if reserved(n) => n as u32,
             _ => self.place(ino).map_or(0, id_at),
         }
     }
@@ -337,8 +339,7 @@ impl Table {
     /// The number of the inode with an id.
     fn number(&self, id: u32) -> Ino {
         match Ino::from(id) {
-            0 => 0,
-            n @ (ROOT | HISTORY) => n,
+            n if reserved(n) => n,
             _ => place_of(id)
                 .and_then(|at| slot_at(&self.chunks, at))
                 .map_or(0, |s| s.number),

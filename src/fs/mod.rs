@@ -8,7 +8,7 @@ mod state;
 
 pub use crate::store::HistoryIndex;
 pub use error::{FsError, errno};
-pub use state::{Attr, Options, Prepared, SetAttr, State, Written};
+pub use state::{Attr, Cache, Naming, Options, Prepared, SetAttr, State, Written};
 
 use fuser::{
     AccessFlags, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
@@ -16,7 +16,6 @@ use fuser::{
     ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
-use inode::HISTORY;
 use state::Inval;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
@@ -111,17 +110,14 @@ impl ValFs {
         })
     }
 
-    /// The entry TTL of a name in a directory whose names shift (a live vector) or not.
-    fn entry_ttl(&self, a: &Attr, shift: bool) -> &'static Duration {
-        let attr = ttl(a);
-        if *attr == FROZEN_TTL {
-            attr
-        } else if self.long_names() {
-            &LONG_TTL
-        } else if shift {
-            &Duration::ZERO
-        } else {
-            &LIVE_TTL
+    /// How long the kernel may cache a name.
+    fn entry_ttl(&self, a: &Attr, naming: Naming) -> &'static Duration {
+        match (a.cache, naming) {
+            (_, Naming::Moves) => &Duration::ZERO,
+            (Cache::Frozen, _) => &FROZEN_TTL,
+            _ if self.long_names() => &LONG_TTL,
+            (_, Naming::Shifts) => &Duration::ZERO,
+            _ => &LIVE_TTL,
         }
     }
 
@@ -253,11 +249,10 @@ impl ValFs {
 
     /// How long the kernel may cache these attributes.
     fn attr_ttl(&self, a: &Attr) -> &'static Duration {
-        let t = ttl(a);
-        if *t == LIVE_TTL && a.ino != HISTORY && self.long_names() {
-            &LONG_TTL
-        } else {
-            t
+        match a.cache {
+            Cache::Frozen => &FROZEN_TTL,
+            Cache::Announced if self.long_names() => &LONG_TTL,
+            Cache::Announced | Cache::Short => &LIVE_TTL,
         }
     }
 
@@ -356,14 +351,6 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
-fn ttl(a: &Attr) -> &'static Duration {
-    if a.read_only && a.ino != HISTORY {
-        &FROZEN_TTL
-    } else {
-        &LIVE_TTL
-    }
-}
-
 fn time(t: TimeOrNow) -> SystemTime {
     match t {
         TimeOrNow::SpecificTime(t) => t,
@@ -405,23 +392,10 @@ impl Filesystem for ValFs {
             // No entry has a name that is not UTF-8.
             Err(_) => return reply.error(Errno::ENOENT),
         };
-        // Whether names must not be cached when they may shift (kernels without epochs).
-        let short = !self.long_names();
-        let r = self.run("lookup", |s| {
-            Ok((s.lookup(parent.0, n)?, short && s.names_shift(parent.0)))
-        });
-        match r {
-            // A revision like .history/HEAD~1 names another version after the next commit.
-            Ok((a, _)) if parent.0 == HISTORY && !state::is_version_name(n) => reply
-                .entry_with_ttls(
-                    self.attr_ttl(&a),
-                    &Duration::ZERO,
-                    &file_attr(&a),
-                    Generation(0),
-                ),
-            Ok((a, shift)) => reply.entry_with_ttls(
+        match self.run("lookup", |s| s.lookup(parent.0, n)) {
+            Ok((a, naming)) => reply.entry_with_ttls(
                 self.attr_ttl(&a),
-                self.entry_ttl(&a, shift),
+                self.entry_ttl(&a, naming),
                 &file_attr(&a),
                 Generation(0),
             ),
@@ -489,17 +463,15 @@ impl Filesystem for ValFs {
         reply: ReplyEntry,
     ) {
         let who = creator(req, mode, umask);
-        // Whether names must not be cached when they may shift (kernels without epochs).
-        let short = !self.long_names();
         let r = name_str(name).and_then(|n| {
             self.run("mkdir", |s| {
-                Ok((s.mkdir(parent.0, n, who)?, short && s.names_shift(parent.0)))
+                Ok((s.mkdir(parent.0, n, who)?, s.naming(parent.0)))
             })
         });
         match r {
-            Ok((a, shift)) => reply.entry_with_ttls(
+            Ok((a, naming)) => reply.entry_with_ttls(
                 self.attr_ttl(&a),
-                self.entry_ttl(&a, shift),
+                self.entry_ttl(&a, naming),
                 &file_attr(&a),
                 Generation(0),
             ),
@@ -902,23 +874,17 @@ impl Filesystem for ValFs {
         let exclusive = flags & libc::O_EXCL != 0;
         let truncate = flags & libc::O_TRUNC != 0;
         let append = flags & libc::O_APPEND != 0;
-        // Whether names must not be cached when they may shift (kernels without epochs).
-        let short = !self.long_names();
         let r = name_str(name).and_then(|n| {
             self.run("create", |s| {
                 let (a, fh) = s.create(parent.0, n, who, exclusive, truncate, append)?;
-                Ok((a, fh, short && s.names_shift(parent.0)))
+                Ok((a, fh, s.naming(parent.0)))
             })
         });
         match r {
-            // One TTL for the entry and the attributes here: zero in a vector when the kernel
-            // cannot be told of shifted names (see lookup).
-            Ok((a, fh, shift)) => reply.created(
-                if shift {
-                    &Duration::ZERO
-                } else {
-                    self.attr_ttl(&a)
-                },
+            // One TTL for the entry and the attributes here: the name's (zero in a vector when
+            // the kernel cannot be told of shifted names, see lookup).
+            Ok((a, fh, naming)) => reply.created(
+                self.entry_ttl(&a, naming).min(self.attr_ttl(&a)),
                 &file_attr(&a),
                 Generation(0),
                 FileHandle(fh),

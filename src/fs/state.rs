@@ -9,7 +9,7 @@
 //! the same name's save).
 
 use super::error::{FsError, MAX_FILE, Result};
-use super::inode::{HISTORY, Ino, Inode, Place, ROOT, ScratchFile, Table};
+use super::inode::{Ino, Inode, Place, ROOT, ScratchFile, Table};
 use super::scratch::Scratch;
 use crate::codec::{self, name};
 use crate::store::HistoryIndex;
@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 
 mod attr;
 mod handles;
+mod history;
 mod listing;
 mod namespace;
 mod open;
@@ -29,7 +30,9 @@ mod perms;
 mod resolve;
 mod scratch_files;
 mod squash;
+mod view;
 pub use perms::Creator;
+pub use view::{Cache, Naming};
 
 /// Mount settings.
 #[derive(Clone, Debug, Default)]
@@ -49,7 +52,8 @@ pub struct Options {
 /// What an inode is, resolved against the current value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Obj {
-    HistoryRoot,
+    /// A view's own folder (see `view`): what it lists is the view's.
+    Folder,
     Dir {
         tree: Oid,
         kind: CollKind,
@@ -76,6 +80,8 @@ pub struct Attr {
     pub mtime: SystemTime,
     pub ctime: SystemTime,
     pub read_only: bool,
+    /// How long the kernel may cache them (the inode's view says).
+    pub cache: Cache,
     /// No name leads to it any more (a descriptor still open on a removed file): nlink 0.
     pub unlinked: bool,
     /// A folder's subfolders, when known cheaply (its nlink is 2 more; 1 when not known, as
@@ -181,7 +187,7 @@ struct Handle {
     ino: Ino,
     append: bool,
     write: bool,
-    /// Bytes of an immutable file under `.history`.
+    /// Bytes fixed at open: a file of a view that never changes, or a later reader's snapshot.
     frozen: Option<std::sync::Arc<Vec<u8>>>,
     /// Counted in its open file's `handles`. A handle opened on a scratch file is not: if the
     /// file is renamed onto a key and opened again before the kernel releases that handle, its
@@ -267,8 +273,8 @@ pub struct State {
     listings: Vec<Kept>,
     /// The number of the latest listing made.
     listing_no: u32,
-    /// A commit was made or followed: `.history` lists one more version.
-    history_moved: bool,
+    /// A commit was made or followed since the views last heard (see [`State::take_inval`]).
+    new_commit: bool,
     /// The value changed in ways the kernel did not see (a merge with another writer's
     /// commit): everything it cached must go.
     all_stale: bool,
@@ -303,9 +309,8 @@ pub struct State {
     seen: HashMap<String, (Oid, SystemTime)>,
     /// The latest mtime given to a changed folder (see [`State::stamp`]).
     last_stamp: SystemTime,
-    /// `.history`'s mtime: stamped at every new version.
-    history_time: Option<SystemTime>,
-    history: HistoryIndex,
+    /// The `.history` view's state.
+    history: history::Versions,
     started: SystemTime,
     /// The value and its commit time when the mount started: a path unchanged since has that
     /// time as its mtime, without an entry in `seen`.
@@ -360,7 +365,7 @@ impl State {
             handles: HashMap::new(),
             listings: Vec::new(),
             listing_no: 0,
-            history_moved: false,
+            new_commit: false,
             all_stale: false,
             listed: HashMap::new(),
             dir_cache: HashMap::new(),
@@ -376,8 +381,7 @@ impl State {
             kinds: HashMap::new(),
             seen: HashMap::new(),
             last_stamp: SystemTime::UNIX_EPOCH,
-            history_time: None,
-            history: HistoryIndex::default(),
+            history: history::Versions::default(),
             started: SystemTime::now(),
             first_root: root,
             first_time: SystemTime::UNIX_EPOCH,
@@ -400,10 +404,6 @@ impl State {
         &self.store
     }
 
-    pub fn inode_count(&self) -> usize {
-        self.table.len()
-    }
-
     /// Keeps libgit2's object cache within its budget (`store::cache`): after each operation.
     pub fn bound_git_cache(&mut self) {
         self.store.bound_cache();
@@ -420,7 +420,7 @@ impl State {
 
     /// What the kernel must forget since the last call: the listings of the directories where
     /// the value changed, the attributes of the folders above them (their mtimes follow their
-    /// content), `.history`'s listing after a commit, everything after a merge.
+    /// content), what the views' folders list after a commit, everything after a merge.
     pub fn take_inval(&mut self) -> Inval {
         let mut inval = Inval {
             epoch: self.take_epoch(),
@@ -442,10 +442,7 @@ impl State {
                 inval.attrs.push(ino);
             }
         }
-        if std::mem::take(&mut self.history_moved) {
-            inval.listings.push(HISTORY);
-            self.history_time = Some(self.next_stamp());
-        }
+        self.views_inval(&mut inval);
         if std::mem::take(&mut self.all_stale) {
             self.reload_open();
             // Every listing (the root's too: the table holds no slot for it) and every file.
@@ -454,9 +451,10 @@ impl State {
                 .live_inos()
                 .into_iter()
                 .partition(|&i| self.table.get(i).is_some_and(|i| i.is_dir));
+            inval.listings.push(ROOT);
             inval
                 .listings
-                .extend([ROOT, HISTORY].into_iter().chain(dirs));
+                .extend(Self::root_folders().map(|f| f.ino).chain(dirs));
             inval.listings.sort_unstable();
             inval.listings.dedup();
             inval.inodes = files;
@@ -575,7 +573,7 @@ impl State {
         };
         self.perms_after_commit();
         self.base_time = self.commit_time(c.base);
-        self.history_moved = true;
+        self.new_commit = true;
         // Merged with another writer's commit: the kernel saw none of its changes.
         self.all_stale |= c.merged;
         Ok(())
@@ -606,7 +604,7 @@ impl State {
             return Ok(());
         };
         self.base_time = self.commit_time(head);
-        self.history_moved = true;
+        self.new_commit = true;
         self.all_stale = true;
         Ok(())
     }
@@ -622,13 +620,6 @@ impl State {
         let unsaved = self.open.values().filter(|o| o.dirty).count();
         (self.session.pending(), unsaved)
     }
-}
-
-/// Whether a name under `.history` always names the same commit: a listed
-/// `YYYY-MM-DDTHHMMSSZ-<hash>` name or a hash (not a revision like `HEAD~1`).
-pub fn is_version_name(name: &str) -> bool {
-    let hash = name.rsplit_once('-').map_or(name, |(_, h)| h);
-    hash.len() >= 7 && hash.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What setattr was asked to change.

@@ -157,7 +157,7 @@ fn names_no_inode_has_go_as_they_pile_up() {
 fn rare_parts_are_made_on_demand_and_dropped_when_empty() {
     let mut t = Table::default();
     let oid = Oid::from_bytes(&[7; 20]).expect("20 bytes");
-    let v = t.insert(HISTORY, "v", Place::Version(oid), true);
+    let v = t.insert(FIRST_VIEW, "v", Place::Version(oid), true);
     let f = t.insert(ROOT, "f", Place::Live, false);
     assert_eq!(t.get(v).map(|i| i.place), Some(Place::Version(oid)));
     assert!(t.slot(f).is_some_and(|s| s.rare.is_none()));
@@ -309,11 +309,11 @@ proptest! {
     fn the_table_behaves_as_the_map_based_one_did(ops in proptest::collection::vec(op(), 1..150)) {
         let (mut t, mut m) = (Table::default(), Model::default());
         // Model numbers to table numbers.
-        let mut num: HashMap<Ino, Ino> = HashMap::from([(0, 0), (ROOT, ROOT), (HISTORY, HISTORY)]);
+        let mut num: HashMap<Ino, Ino> = HashMap::from([(0, 0), (ROOT, ROOT), (FIRST_VIEW, FIRST_VIEW)]);
         for op in ops {
             let mut live: Vec<Ino> = m.inodes.keys().copied().collect();
             live.sort_unstable();
-            let mut dirs = vec![ROOT, HISTORY];
+            let mut dirs = vec![ROOT, FIRST_VIEW];
             dirs.extend(&live);
             let dir = |i: usize| dirs[i % dirs.len()];
             match op {
@@ -350,7 +350,7 @@ proptest! {
                 let i = t.get(num[ino]).expect("a live inode is in the table");
                 prop_assert_eq!((i.parent, i.name, i.is_dir, i.children), (num[parent], name.as_str(), *is_dir, *children));
             }
-            for &p in m.inodes.keys().chain(&[ROOT, HISTORY]) {
+            for &p in m.inodes.keys().chain(&[ROOT, FIRST_VIEW]) {
                 for name in NAMES {
                     prop_assert_eq!(m.names.get(&(p, name.to_owned())).map(|i| num[i]), t.find(num[&p], name));
                 }
@@ -379,7 +379,7 @@ fn an_entry_keeps_its_number_at_its_path_after_the_kernel_forgot_it() {
         t.insert(cfg, "b", Place::Live, false)
     );
     // The same names elsewhere (a version under .history) get other numbers.
-    let v = t.insert(HISTORY, "HEAD", Place::Live, true);
+    let v = t.insert(FIRST_VIEW, "HEAD", Place::Live, true);
     let va = t.insert(v, "a", Place::Live, false);
     assert!(![cfg, a, swp].contains(&va) && va != v);
 }
@@ -415,7 +415,7 @@ proptest! {
         let mut t = Table::default();
         let mut live: Vec<Ino> = Vec::new();
         for op in ops {
-            let mut dirs = vec![ROOT, HISTORY];
+            let mut dirs = vec![ROOT, FIRST_VIEW];
             dirs.extend(&live);
             let dir = |i: usize| dirs[i % dirs.len()];
             match op {
@@ -439,7 +439,7 @@ proptest! {
             numbers.sort_unstable();
             numbers.dedup();
             prop_assert_eq!(numbers.len(), n);
-            prop_assert!(numbers.iter().all(|&i| i > HISTORY));
+            prop_assert!(numbers.iter().all(|&i| i > FIRST_VIEW));
         }
     }
 }

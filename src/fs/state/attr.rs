@@ -83,14 +83,15 @@ impl State {
     pub fn getattr(&mut self, ino: Ino) -> Result<Attr> {
         let obj = self.resolve(ino)?;
         let place = self.place(ino)?;
-        let read_only = self.opts.read_only || place != Place::Live || ino == HISTORY;
+        let view = self.view(ino)?;
+        let read_only = self.opts.read_only || !view.writable();
         // A scratch file's attributes are its real file's: one lstat.
         let scratch = match obj {
             Obj::Scratch => Some(self.scratch_stat(ino)?),
             _ => None,
         };
         let (is_dir, size, oid) = match obj {
-            Obj::HistoryRoot => (true, 0, None),
+            Obj::Folder => (true, 0, None),
             Obj::Dir { tree, .. } => (true, 0, Some(tree)),
             Obj::File { blob } => {
                 let size = match self.open.get(&ino) {
@@ -113,13 +114,12 @@ impl State {
             ),
             Obj::Scratch => (false, scratch.map_or(0, |s| s.0), None),
         };
-        let mut mtime = match (place, obj) {
-            (Place::Version(c), _) => self.commit_time(c),
-            (_, Obj::HistoryRoot) => self.history_time.unwrap_or(self.base_time),
+        let mut mtime = match (view.mtime(self, ino, place), obj) {
+            (Some(t), _) => t,
             // Stable between changes: the kernel drops a file's pages when its mtime moves.
-            (_, Obj::Pending) => self.open.get(&ino).map_or(self.started, |o| o.modified),
-            (_, Obj::Scratch) => scratch.map_or(self.started, |s| s.1),
-            _ => self.times_for(ino, oid),
+            (None, Obj::Pending) => self.open.get(&ino).map_or(self.started, |o| o.modified),
+            (None, Obj::Scratch) => scratch.map_or(self.started, |s| s.1),
+            (None, _) => self.times_for(ino, oid),
         };
         let meta = self
             .table
@@ -129,7 +129,7 @@ impl State {
         if let Some(t) = meta.mtime {
             mtime = t;
         }
-        let (set, ctime) = if place == Place::Live && ino != HISTORY {
+        let (set, ctime) = if view.writable() {
             self.shown(ino, scratch)
         } else {
             Default::default()
@@ -154,14 +154,23 @@ impl State {
             mtime,
             ctime: ctime.map_or(mtime, |c| c.max(mtime)),
             read_only,
-            unlinked: ino != ROOT
-                && ino != HISTORY
-                && self.table.get(ino).is_some_and(|i| i.parent == 0),
+            // Nothing changes through a read-only mount (another writer's commit still drops
+            // everything the kernel cached).
+            cache: match view.cache(ino) {
+                Cache::Announced if self.opts.read_only => Cache::Frozen,
+                c => c,
+            },
+            unlinked: self.table.get(ino).is_some_and(|i| i.parent == 0),
             subdirs: match obj {
-                // The root also holds `.history`.
-                Obj::Dir { tree, .. } => self
-                    .subdirs(tree)
-                    .map(|n| n.saturating_add(u32::from(ino == ROOT))),
+                // The root also holds the views' folders.
+                Obj::Dir { tree, .. } => self.subdirs(tree).map(|n| {
+                    let folders = if ino == ROOT {
+                        Self::root_folders().count()
+                    } else {
+                        0
+                    };
+                    n.saturating_add(folders as u32)
+                }),
                 _ => None,
             },
         })
@@ -184,7 +193,7 @@ impl State {
                 self.not_inside_member(parent)?;
             }
             match obj {
-                Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
+                Obj::Dir { .. } | Obj::Folder => return Err(FsError::IsADirectory),
                 Obj::Scratch => self.scratch_truncate(ino, size)?,
                 _ => {
                     if let Some(o) = self.open.get_mut(&ino).filter(|o| o.handles > 0) {
@@ -258,7 +267,7 @@ impl State {
 
     pub(super) fn type_name(&mut self, ino: Ino) -> Result<String> {
         Ok(match self.resolve(ino)? {
-            Obj::HistoryRoot => return Err(FsError::NoAttribute),
+            Obj::Folder => return Err(FsError::NoAttribute),
             Obj::Dir { kind, .. } => kind.name().to_owned(),
             Obj::File { blob } => self.store.read_scalar(blob)?.type_name().to_owned(),
             Obj::Pending => {
@@ -279,7 +288,7 @@ impl State {
 
     pub fn listxattr(&mut self, ino: Ino) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        if !matches!(self.resolve(ino)?, Obj::HistoryRoot) {
+        if !matches!(self.resolve(ino)?, Obj::Folder) {
             out.extend_from_slice(Self::TYPE_XATTR.as_bytes());
             out.push(0);
         }

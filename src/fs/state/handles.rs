@@ -24,8 +24,8 @@ impl State {
         // Past versions never change: their pages may stay cached.
         let mut cacheable = false;
         let frozen = match obj {
-            Obj::Dir { .. } | Obj::HistoryRoot => return Err(FsError::IsADirectory),
-            Obj::File { blob } if self.place(ino)? != Place::Live => {
+            Obj::Dir { .. } | Obj::Folder => return Err(FsError::IsADirectory),
+            Obj::File { blob } if self.view(ino)?.cache(ino) == Cache::Frozen => {
                 cacheable = true;
                 Some(std::sync::Arc::new(self.store.read_blob(blob)?))
             }

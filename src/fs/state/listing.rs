@@ -7,49 +7,44 @@ impl State {
     /// the elements of a live vector (a removal shifts the later ones at the next listing, a
     /// written collection replaces a file, and `3`, `03` name one element, so an invalidation
     /// by name cannot reach every spelling). The kernel must ask again at every use.
-    pub fn names_shift(&mut self, dir: Ino) -> bool {
+    pub(super) fn names_shift(&mut self, dir: Ino) -> bool {
         self.place(dir).is_ok_and(|p| p == Place::Live)
             && matches!(self.resolve(dir), Ok(Obj::Dir { kind, .. }) if kind.is_sequence())
     }
 
-    pub fn lookup(&mut self, parent: Ino, name: &str) -> Result<Attr> {
-        let ino = self.lookup_ino(parent, name)?;
+    /// An entry by name, and how the kernel may cache the name.
+    pub fn lookup(&mut self, parent: Ino, name: &str) -> Result<(Attr, Naming)> {
+        let (ino, naming) = match view::folder_view(parent) {
+            Some(v) => v.lookup(self, name)?,
+            None => {
+                let ino = self.lookup_ino(parent, name)?;
+                (ino, self.naming(parent))
+            }
+        };
         let attr = self.getattr(ino)?;
         if let Some(n) = self.table.nlookup_mut(ino) {
             *n += 1;
         }
-        Ok(attr)
+        Ok((attr, naming))
+    }
+
+    /// How the kernel may cache the names of a new entry in `dir`.
+    pub fn naming(&mut self, dir: Ino) -> Naming {
+        if self.names_shift(dir) {
+            Naming::Shifts
+        } else {
+            Naming::Stable
+        }
     }
 
     pub(super) fn lookup_ino(&mut self, parent: Ino, name: &str) -> Result<Ino> {
-        if parent == ROOT && name == ".history" {
-            return Ok(HISTORY);
+        if parent == ROOT
+            && let Some(ino) = Self::root_folder(name)
+        {
+            return Ok(ino);
         }
-        if parent == HISTORY {
-            // Listed names and hashes always mean the same commit; revisions such as HEAD~1
-            // move with the branch, so they are resolved again at every lookup.
-            let fixed = is_version_name(name);
-            if let Some(ino) = self.table.find(HISTORY, name)
-                && fixed
-            {
-                return Ok(ino);
-            }
-            self.refresh_history()?;
-            let commit = self
-                .history
-                .resolve(&self.store, name)
-                .ok_or(FsError::NotFound)?;
-            if let Some(ino) = self.table.find(HISTORY, name)
-                && self
-                    .table
-                    .get(ino)
-                    .is_some_and(|i| i.place == Place::Version(commit))
-            {
-                return Ok(ino);
-            }
-            return Ok(self
-                .table
-                .insert(HISTORY, name, Place::Version(commit), true));
+        if let Some(v) = view::folder_view(parent) {
+            return Ok(v.lookup(self, name)?.0);
         }
         let canonical = self.canonical(parent, name)?;
         if let Some(ino) = self.table.find(parent, &canonical) {
@@ -123,20 +118,6 @@ impl State {
             || self.hidden.iter().any(|(&(p, _), &s)| p == ino || s == ino))
     }
 
-    /// Installs a `.history` index built outside the lock, unless this one has seen more.
-    pub fn offer_history(&mut self, index: HistoryIndex) {
-        if self.history.is_behind(&index) {
-            self.history = index;
-        }
-    }
-
-    /// Brings the `.history` index up to the branch head.
-    pub fn refresh_history(&mut self) -> Result<()> {
-        let head = self.store.head_commit()?;
-        self.history.refresh(&self.store, head)?;
-        Ok(())
-    }
-
     /// What a directory's listing is made of now (`None` if it is not a directory).
     pub(super) fn print(&mut self, ino: Ino) -> Result<Option<Print>> {
         let Obj::Dir { tree, kind } = self.resolve(ino)? else {
@@ -189,8 +170,7 @@ impl State {
             self.listings.push(k);
         } else {
             let entries = self.list(ino)?;
-            if ino != HISTORY
-                && !self.gaps.contains_key(&ino)
+            if !self.gaps.contains_key(&ino)
                 && let Ok(Some(p)) = self.print(ino)
             {
                 self.listed.insert(ino, p);
@@ -227,21 +207,8 @@ impl State {
 
     pub(super) fn list(&mut self, ino: Ino) -> Result<Vec<Listed>> {
         let obj = self.resolve(ino)?;
-        if obj == Obj::HistoryRoot {
-            self.refresh_history()?;
-            return Ok(self
-                .history
-                .versions()
-                .iter()
-                .map(|v| {
-                    let name = v.name();
-                    Listed {
-                        ino: self.table.number_for(HISTORY, &name),
-                        name,
-                        is_dir: true,
-                    }
-                })
-                .collect());
+        if obj == Obj::Folder {
+            return self.view(ino)?.list(self);
         }
         let Obj::Dir { tree, kind } = obj else {
             return Err(FsError::NotADirectory);
@@ -254,11 +221,7 @@ impl State {
         let dir = self.store.read_dir(tree)?;
         let mut out = Vec::with_capacity(dir.entries.len() + 1);
         if ino == ROOT {
-            out.push(Listed {
-                name: ".history".into(),
-                ino: HISTORY,
-                is_dir: true,
-            });
+            out.extend(Self::root_folders());
         }
         let width = if kind.is_sequence() {
             dir.entries.len().saturating_sub(1).to_string().len()

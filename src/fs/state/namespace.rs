@@ -223,7 +223,7 @@ impl State {
             vec![Edit::Set(path.clone(), value)],
             format!("mkdir {path}"),
         )?;
-        self.lookup(parent, &canonical)
+        Ok(self.lookup(parent, &canonical)?.0)
     }
 
     /// Removes a key (`dir` says whether rmdir or unlink was asked for).
@@ -346,14 +346,7 @@ impl State {
             inval.absorb(self.save(ino)?);
         }
         self.commit_pending()?;
-        // Keep the .history index for the next mount (best effort: the repository may be
-        // read-only).
-        if self.refresh_history().is_ok() {
-            let path = HistoryIndex::saved_path(&self.store, self.store.branch());
-            if let Err(e) = self.history.save(&path) {
-                log::debug!("saving the history index {}: {e}", path.display());
-            }
-        }
+        self.save_history();
         inval.absorb(self.take_inval());
         Ok(inval)
     }
@@ -553,7 +546,7 @@ impl State {
         }
         let ino = self.new_scratch(parent, name, &[], Some(target), 0o777)?;
         self.scratch_created(ino, who)?;
-        self.lookup(parent, name)
+        Ok(self.lookup(parent, name)?.0)
     }
 
     pub fn readlink(&mut self, ino: Ino) -> Result<Vec<u8>> {

@@ -53,13 +53,15 @@ impl State {
 
     pub(super) fn place(&self, ino: Ino) -> Result<Place> {
         match ino {
-            ROOT | HISTORY => Ok(Place::Live),
+            // The root and the views' own folders are in no view's tree.
+            ROOT => Ok(Place::Live),
+            _ if view::folder_view(ino).is_some() => Ok(Place::Live),
             _ => Ok(self.inode(ino)?.place),
         }
     }
 
     pub(super) fn writable(&self, ino: Ino) -> Result<()> {
-        ro_if(self.opts.read_only || ino == HISTORY || self.place(ino)? != Place::Live)
+        ro_if(self.opts.read_only || !self.view(ino)?.writable())
     }
 
     /// The committed index of a view index in a live vector directory.
@@ -103,8 +105,8 @@ impl State {
                 kind,
             });
         }
-        if ino == HISTORY {
-            return Ok(Obj::HistoryRoot);
+        if view::folder_view(ino).is_some() {
+            return Ok(Obj::Folder);
         }
         if let Some((tree, kind)) = self.cached_dir(ino) {
             return Ok(Obj::Dir { tree, kind });
@@ -125,11 +127,8 @@ impl State {
             inode.place,
             inode.is_dir,
         );
-        let node = if parent == HISTORY {
-            let Place::Version(commit) = place else {
-                return Err(FsError::NotFound);
-            };
-            Node::Dir(self.store.commit_root(commit)?)
+        let node = if let Some(v) = view::folder_view(parent) {
+            Node::Dir(v.entry_tree(self, place)?)
         } else {
             if parent == 0 {
                 return Err(FsError::NotFound);
@@ -164,7 +163,7 @@ impl State {
         let mut cur = ino;
         while cur != ROOT {
             let i = self.inode(cur)?;
-            if i.parent == 0 || i.parent == HISTORY || i.place != Place::Live {
+            if i.parent == 0 || i.place != Place::Live {
                 return Err(FsError::NotFound);
             }
             names.push((i.parent, i.name.to_owned()));

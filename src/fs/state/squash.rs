@@ -73,7 +73,7 @@ impl State {
         };
         self.perms_after_commit();
         self.base_time = self.commit_time(commit);
-        self.history_moved = true;
+        self.new_commit = true;
         Ok(true)
     }
 }

@@ -64,7 +64,7 @@ impl Fixture {
     fn ino(&mut self, path: &str) -> Ino {
         let mut ino = ROOT;
         for name in path.split('/').filter(|n| !n.is_empty()) {
-            ino = self.st.lookup(ino, name).expect(path).ino;
+            ino = self.st.lookup(ino, name).expect(path).0.ino;
         }
         ino
     }
@@ -133,7 +133,7 @@ fn a_removal_in_a_vector_leaves_a_gap_until_the_next_listing() {
     assert_eq!(f.value(), serde_json::json!({"v": [10, 12]}));
     // Until listed again, 2 still names the element it named.
     assert!(f.st.lookup(v, "1").is_err());
-    let two = f.st.lookup(v, "2").expect("2").ino;
+    let two = f.st.lookup(v, "2").expect("2").0.ino;
     let (_, fh) =
         f.st.create(v, "2", ROOT_USER, false, true, false)
             .expect("open");
@@ -143,7 +143,7 @@ fn a_removal_in_a_vector_leaves_a_gap_until_the_next_listing() {
     assert_eq!(f.value(), serde_json::json!({"v": [10, 13]}));
     assert_eq!(f.names("v"), ["0", "1"]);
     // The element keeps its inode under its new name.
-    assert_eq!(f.st.lookup(v, "1").expect("1").ino, two);
+    assert_eq!(f.st.lookup(v, "1").expect("1").0.ino, two);
 }
 
 #[test]
@@ -161,7 +161,61 @@ fn a_subtree_renamed_keeps_its_numbers_and_modes() {
     f.st.rename(ROOT, "d", ROOT, "e", false, false).expect("mv");
     assert_eq!(f.ino("e/x"), x);
     let e = f.ino("e");
-    let a = f.st.lookup(e, "x").expect("x");
+    let (a, _) = f.st.lookup(e, "x").expect("x");
     assert_eq!(a.perm, 0o600);
     assert_eq!(f.value(), serde_json::json!({"e": {"x": 1}}));
+}
+
+#[test]
+fn the_history_view_shows_every_version_frozen_and_takes_no_changes() {
+    let mut f = Fixture::new(r#"{"a": 1, "v": [1, 2]}"#);
+    f.write("", "a", "2\n");
+    let (_, root) = f.st.listing(ROOT, None).expect("root listing");
+    assert!(root.iter().any(|l| l.name == ".history" && l.is_dir));
+    let his = f.ino(".history");
+    let (_, versions) = f.st.listing(his, None).expect(".history listing");
+    let versions: Vec<String> = versions.iter().map(|l| l.name.clone()).collect();
+    assert_eq!(versions.len(), f.commits());
+    let read = |f: &mut Fixture, path: &str| {
+        let ino = f.ino(path);
+        let o = f.st.open(ino, false, false, false).expect("open");
+        let data = f.st.read(o.fh, 0, 100).expect("read");
+        f.st.release(o.fh);
+        String::from_utf8(data).expect("text")
+    };
+    let (first, last) = (&versions[versions.len() - 2], &versions[versions.len() - 1]);
+    assert_eq!(read(&mut f, &format!(".history/{first}/a")), "1\n");
+    assert_eq!(read(&mut f, &format!(".history/{last}/a")), "2\n");
+
+    // How the kernel may cache each: the folder for a moment, a version for ever, the live
+    // value until told; a listed name is stable, a revision moves, a live element shifts.
+    let (a, naming) = f.st.lookup(ROOT, ".history").expect(".history");
+    assert_eq!(
+        (a.cache, a.read_only, naming),
+        (Cache::Short, true, Naming::Stable)
+    );
+    let (a, naming) = f.st.lookup(his, last).expect("version");
+    assert_eq!((a.cache, naming), (Cache::Frozen, Naming::Stable));
+    let (_, naming) = f.st.lookup(his, "HEAD").expect("HEAD");
+    assert_eq!(naming, Naming::Moves);
+    let v = f.ino("v");
+    let (a, naming) = f.st.lookup(v, "1").expect("element");
+    assert_eq!(
+        (a.cache, a.read_only, naming),
+        (Cache::Announced, false, Naming::Shifts)
+    );
+
+    let version = f.ino(&format!(".history/{last}"));
+    let before = f.commits();
+    assert!(matches!(
+        f.st.create(version, "b", ROOT_USER, false, true, false),
+        Err(FsError::ReadOnly)
+    ));
+    assert!(matches!(
+        f.st.mkdir(his, "new", ROOT_USER),
+        Err(FsError::ReadOnly)
+    ));
+    let a = f.ino(&format!(".history/{last}/a"));
+    assert!(f.st.open(a, true, false, false).is_err());
+    assert_eq!(f.commits(), before);
 }
