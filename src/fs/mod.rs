@@ -10,6 +10,7 @@ pub use crate::store::HistoryIndex;
 pub use error::{FsError, errno};
 pub use state::{Attr, Cache, Naming, Options, Prepared, SetAttr, State, Written};
 
+use crate::store::Store;
 use fuser::{
     AccessFlags, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, Notifier, OpenFlags, RenameFlags,
@@ -55,6 +56,10 @@ pub struct ValFs {
     later: Arc<OnceLock<std::sync::mpsc::Sender<Inval>>>,
     /// Held while a file's bytes are given to the kernel (see `fill`).
     filling: Arc<Mutex<()>>,
+    /// Held by the operations that may change the value, from before they lock the state
+    /// until their commit is made (see `run_write`): writers serialise on the branch while
+    /// readers only wait for the state. Holds the repository handle commits are made with.
+    writer: Arc<Mutex<Option<Store>>>,
 }
 
 impl ValFs {
@@ -68,6 +73,7 @@ impl ValFs {
             relist: Arc::new(OnceLock::new()),
             later: Arc::new(OnceLock::new()),
             filling: Arc::default(),
+            writer: Arc::default(),
         }
     }
 
@@ -205,6 +211,7 @@ impl ValFs {
         }
     }
 
+    /// Runs an operation that does not change the value.
     fn run<T>(
         &self,
         op: &str,
@@ -220,6 +227,51 @@ impl ValFs {
         drop(st);
         self.invalidate(&inval);
         r
+    }
+
+    /// Runs an operation that may change the value, with the branch's writer lock. Its
+    /// commit is made after it, with the state unlocked: lookups, attributes, listings and
+    /// reads go on meanwhile (they see the edit as soon as it is in the view).
+    fn run_write<T>(
+        &self,
+        op: &str,
+        f: impl FnOnce(&mut State) -> Result<T, FsError>,
+    ) -> Result<T, Errno> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.lock();
+        st.defer_commits();
+        let mut r = f(&mut st);
+        if let Some(d) = st.take_deferred() {
+            let made = match writer_store(&mut writer, st.store()) {
+                Ok(store) => {
+                    drop(st);
+                    let made = d.run(store);
+                    st = self.lock();
+                    made
+                }
+                // No handle of its own: made under the lock, as before.
+                Err(_) => d.run(st.store()),
+            };
+            let finished = st.finish_deferred(d, made);
+            r = r.and_then(|v| finished.map(|()| v));
+        }
+        let r = r.map_err(|e| {
+            log::debug!("{op}: {e}");
+            errno(&e)
+        });
+        let inval = st.take_inval();
+        st.bound_git_cache();
+        drop(st);
+        drop(writer);
+        self.invalidate(&inval);
+        r
+    }
+
+    /// Runs `f` on the state as a writer (see `run_write`), committing at once: for the
+    /// daemon's own work (following the branch, coalesced commits, the last commit).
+    pub fn background<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut self.lock())
     }
 
     /// Gives a file's bytes to the kernel's page cache (never while the state is locked: the
@@ -270,9 +322,19 @@ impl ValFs {
             cfg.acl = fuser::SessionACL::All;
             cfg.mount_options.push(MountOption::DefaultPermissions);
         }
-        cfg.n_threads = Some(4);
+        // Readers go on while writers wait for the branch: more threads than writers.
+        cfg.n_threads = Some(8);
         cfg
     }
+}
+
+/// The writer's own handle of the mount's repository, opened at the first commit.
+fn writer_store<'a>(slot: &'a mut Option<Store>, mount: &Store) -> crate::store::Result<&'a Store> {
+    if slot.is_none() {
+        *slot = Some(Store::open(mount.path(), mount.branch())?);
+    }
+    slot.as_ref()
+        .ok_or_else(|| crate::store::StoreError::Invalid("no repository handle".into()))
 }
 
 /// A name from the kernel as text. No entry has a name over 255 bytes (longer keys get short
@@ -380,7 +442,7 @@ impl Filesystem for ValFs {
     }
 
     fn destroy(&mut self) {
-        if let Err(e) = self.lock().settle() {
+        if let Err(e) = self.background(State::settle) {
             log::error!("committing pending changes at unmount failed: {e}");
         }
     }
@@ -440,7 +502,7 @@ impl Filesystem for ValFs {
             atime: atime.map(time),
             mtime: mtime.map(time),
         };
-        match self.run("setattr", |s| s.setattr(ino.0, set)) {
+        match self.run_write("setattr", |s| s.setattr(ino.0, set)) {
             Ok(a) => reply.attr(self.attr_ttl(&a), &file_attr(&a)),
             Err(e) => reply.error(e),
         }
@@ -464,7 +526,7 @@ impl Filesystem for ValFs {
     ) {
         let who = creator(req, mode, umask);
         let r = name_str(name).and_then(|n| {
-            self.run("mkdir", |s| {
+            self.run_write("mkdir", |s| {
                 Ok((s.mkdir(parent.0, n, who)?, s.naming(parent.0)))
             })
         });
@@ -480,7 +542,8 @@ impl Filesystem for ValFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let r = name_str(name).and_then(|n| self.run("unlink", |s| s.remove(parent.0, n, false)));
+        let r =
+            name_str(name).and_then(|n| self.run_write("unlink", |s| s.remove(parent.0, n, false)));
         match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -488,7 +551,8 @@ impl Filesystem for ValFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let r = name_str(name).and_then(|n| self.run("rmdir", |s| s.remove(parent.0, n, true)));
+        let r =
+            name_str(name).and_then(|n| self.run_write("rmdir", |s| s.remove(parent.0, n, true)));
         match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -504,7 +568,7 @@ impl Filesystem for ValFs {
         reply: ReplyEntry,
     ) {
         let r = name_str(link_name).and_then(|n| {
-            self.run("symlink", |s| {
+            self.run_write("symlink", |s| {
                 s.symlink(
                     parent.0,
                     n,
@@ -533,7 +597,7 @@ impl Filesystem for ValFs {
         let exchange = flags.contains(RenameFlags::RENAME_EXCHANGE);
         let r = name_str(name).and_then(|a| {
             name_str(newname).and_then(|b| {
-                self.run("rename", |s| {
+                self.run_write("rename", |s| {
                     s.rename(parent.0, a, newparent.0, b, noreplace, exchange)
                 })
             })
@@ -569,7 +633,13 @@ impl Filesystem for ValFs {
         } else {
             FopenFlags::FOPEN_NOFLUSH
         };
-        match self.run("open", |s| s.open(ino.0, write, truncate, append)) {
+        let open = |s: &mut State| s.open(ino.0, write, truncate, append);
+        let opened = if write || truncate {
+            self.run_write("open", open)
+        } else {
+            self.run("open", open)
+        };
+        match opened {
             Ok(o) => {
                 let keep = o.keep || o.fill.is_some_and(|f| self.fill(ino, &f));
                 // Without keep, the kernel drops what it cached of the file and reads it again.
@@ -643,9 +713,9 @@ impl Filesystem for ValFs {
                         t.join()
                             .unwrap_or_else(|_| Err(FsError::Daemon("the save panicked".into())))
                     });
-                self.run("flush", |s| s.finish_flush(fh.0, written))
+                self.run_write("flush", |s| s.finish_flush(fh.0, written))
             }
-            None => self.run("flush", |s| s.flush(fh.0)),
+            None => self.run_write("flush", |s| s.flush(fh.0)),
         };
         match result {
             Ok(inval) => {
@@ -674,12 +744,12 @@ impl Filesystem for ValFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let inval = {
-            let mut st = self.lock();
+        // The last release saves what was not saved: a writer, committing at once.
+        let inval = self.background(|st| {
             let mut inval = st.release(fh.0);
             inval.absorb(st.take_inval());
             inval
-        };
+        });
         // The epoch at once, the rest on another thread.
         self.invalidate_later(inval);
         reply.ok();
@@ -693,7 +763,7 @@ impl Filesystem for ValFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.run("fsync", |s| s.fsync(fh.0)) {
+        match self.run_write("fsync", |s| s.fsync(fh.0)) {
             Ok(inval) => {
                 reply.ok();
                 self.invalidate_later(inval);
@@ -796,7 +866,7 @@ impl Filesystem for ValFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.run("fsyncdir", |s| {
+        match self.run_write("fsyncdir", |s| {
             s.commit_pending().and_then(|_| Ok(s.store().sync()?))
         }) {
             Ok(()) => reply.ok(),
@@ -828,7 +898,8 @@ impl Filesystem for ValFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let r = name_str(name).and_then(|n| self.run("setxattr", |s| s.setxattr(ino.0, n, value)));
+        let r = name_str(name)
+            .and_then(|n| self.run_write("setxattr", |s| s.setxattr(ino.0, n, value)));
         match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -845,7 +916,8 @@ impl Filesystem for ValFs {
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let r = name_str(name).and_then(|n| self.run("removexattr", |s| s.removexattr(ino.0, n)));
+        let r =
+            name_str(name).and_then(|n| self.run_write("removexattr", |s| s.removexattr(ino.0, n)));
         match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -875,7 +947,7 @@ impl Filesystem for ValFs {
         let truncate = flags & libc::O_TRUNC != 0;
         let append = flags & libc::O_APPEND != 0;
         let r = name_str(name).and_then(|n| {
-            self.run("create", |s| {
+            self.run_write("create", |s| {
                 let (a, fh) = s.create(parent.0, n, who, exclusive, truncate, append)?;
                 Ok((a, fh, s.naming(parent.0)))
             })

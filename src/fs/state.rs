@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 mod attr;
+mod commit;
 mod handles;
 mod history;
 mod listing;
@@ -31,6 +32,7 @@ mod resolve;
 mod scratch_files;
 mod squash;
 mod view;
+pub use commit::Deferred;
 pub use perms::Creator;
 pub use view::{Cache, Naming};
 
@@ -330,6 +332,10 @@ pub struct State {
     recent_unlink: Option<squash::Unlinked>,
     /// Scratch files unlinked while open: where their bytes wait for the last handle.
     unlinked_scratch: HashMap<Ino, std::path::PathBuf>,
+    /// Edits' commits are left to the caller (see [`State::defer_commits`]).
+    defer: bool,
+    /// The commit left to the caller.
+    deferred: Option<Deferred>,
 }
 
 /// A blob's mark for [`Table::pages`](super::inode::Table::pages): 31 bits of its hash, never 0.
@@ -392,6 +398,8 @@ impl State {
             files,
             recent_unlink: None,
             unlinked_scratch: HashMap::new(),
+            defer: false,
+            deferred: None,
         };
         state.set_base(base)?;
         state.first_time = state.base_time;
@@ -536,77 +544,6 @@ impl State {
             self.era = h.finish();
         }
         self.era
-    }
-
-    // ----- changing the value -----
-
-    /// Applies edits to the view and commits them (or queues them when coalescing).
-    fn edit(&mut self, edits: Vec<Edit>, message: String) -> Result<()> {
-        let Some(new_root) = self.session.apply(&self.store, &edits)? else {
-            return Ok(());
-        };
-        self.perms_before(&edits)?;
-        let replacing = self.completes_unlink(&edits);
-        let old = self.session.record(new_root, message);
-        if self.opts.coalesce.is_some() {
-            return Ok(());
-        }
-        if let Some((replaced, parent)) = replacing {
-            match self.commit_replacing(replaced, parent) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) => log::debug!("completing the unlink's commit: {e}"),
-            }
-        }
-        if let Err(e) = self.commit_pending() {
-            self.session.abandon(old);
-            self.perms_due.clear();
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Commits queued edits, if any.
-    pub fn commit_pending(&mut self) -> Result<()> {
-        let Some(c) = self.session.commit(&self.store)? else {
-            return Ok(());
-        };
-        self.perms_after_commit();
-        self.base_time = self.commit_time(c.base);
-        self.new_commit = true;
-        // Merged with another writer's commit: the kernel saw none of its changes.
-        self.all_stale |= c.merged;
-        Ok(())
-    }
-
-    /// Bases the view on a commit: its tree, and its time for the mtimes of what is unchanged.
-    fn set_base(&mut self, commit: Oid) -> Result<()> {
-        self.session.rebase(&self.store, commit)?;
-        self.base_time = self.commit_time(commit);
-        Ok(())
-    }
-
-    /// Commits coalesced edits once they have been quiet long enough.
-    pub fn tick(&mut self) -> Result<()> {
-        if let Some(quiet) = self.opts.coalesce
-            && self.session.due(quiet)
-        {
-            self.commit_pending()?;
-        }
-        Ok(())
-    }
-
-    /// Follows commits made by other writers (everything the kernel cached is then stale:
-    /// see [`State::take_inval`]).
-    pub fn follow_head(&mut self) -> Result<()> {
-        self.refresh_perms();
-        let Some(head) = self.session.follow(&self.store)? else {
-            return Ok(());
-        };
-        self.base_time = self.commit_time(head);
-        self.new_commit = true;
-        self.all_stale = true;
-        Ok(())
     }
 
     /// How many inodes the mount holds (for statfs).

@@ -23,7 +23,7 @@ pub use edit::{Edit, depth_below};
 pub use git2::Oid;
 pub use history::{Change, LogEntry};
 pub use layout::{Child, Dir, Node, SPLIT_OVER, parse_index};
-pub use session::{Committed, Session};
+pub use session::{Committed, Job, Session};
 pub use versions::HistoryIndex;
 
 use crate::codec::{CodecError, Format};

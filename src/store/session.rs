@@ -27,6 +27,23 @@ pub struct Committed {
     pub merged: bool,
 }
 
+/// A commit of a session's pending edits, made apart from the session (see [`Session::job`]).
+#[derive(Debug, Clone)]
+pub struct Job {
+    base: Oid,
+    root: Oid,
+    message: String,
+}
+
+impl Job {
+    /// Makes the commit: the edits' root on the base, merged onto the head if the branch moved.
+    /// `None` when they change nothing on the head.
+    pub fn run(&self, store: &Store) -> Result<Option<Oid>> {
+        let base_root = store.commit_root(self.base)?;
+        store.commit_onto(self.base, base_root, self.root, &self.message)
+    }
+}
+
 impl Session {
     /// A session on the branch head.
     pub fn start(store: &Store) -> Result<Session> {
@@ -83,31 +100,49 @@ impl Session {
     /// Commits the pending edits as one commit, merged onto the branch if it moved. `None`
     /// when nothing was pending.
     pub fn commit(&mut self, store: &Store) -> Result<Option<Committed>> {
-        if self.pending.is_empty() {
+        let Some(job) = self.job() else {
             return Ok(None);
-        }
-        let message = if self.pending.len() == 1 {
-            self.pending[0].clone()
-        } else {
-            format!(
-                "{} changes\n\n{}",
-                self.pending.len(),
-                self.pending.join("\n")
-            )
         };
-        let base_root = store.commit_root(self.base)?;
-        let made = store.commit_onto(self.base, base_root, self.root, &message)?;
-        self.pending.clear();
-        let base = match made {
+        let made = job.run(store);
+        self.finish(store, &job, made).map(Some)
+    }
+
+    /// The commit of the pending edits, to be made by [`Job::run`] (on any handle of the
+    /// repository, while the view is read) and completed by [`Session::finish`]. The caller
+    /// keeps other edits and commits of this session out until then. `None` when nothing is
+    /// pending.
+    pub fn job(&self) -> Option<Job> {
+        let message = match self.pending.as_slice() {
+            [] => return None,
+            [one] => one.clone(),
+            many => format!("{} changes\n\n{}", many.len(), many.join("\n")),
+        };
+        Some(Job {
+            base: self.base,
+            root: self.root,
+            message,
+        })
+    }
+
+    /// Completes `job` with what [`Job::run`] gave: the view is then based on the commit made
+    /// (or on the head, when the edits changed nothing there). On an error the edits stay
+    /// pending.
+    pub fn finish(
+        &mut self,
+        store: &Store,
+        job: &Job,
+        made: Result<Option<Oid>>,
+    ) -> Result<Committed> {
+        let base = match made? {
             Some(c) => c,
             None => store.head_commit()?,
         };
-        let ours = self.root;
+        self.pending.clear();
         self.rebase(store, base)?;
-        Ok(Some(Committed {
+        Ok(Committed {
             base,
-            merged: self.root != ours,
-        }))
+            merged: self.root != job.root,
+        })
     }
 
     /// Commits the pending edits in place of the head `replaced`, on its parent `parent` (see

@@ -379,9 +379,11 @@ impl State {
             o.wrote = false;
         }
         self.hidden.remove(&(parent, name.clone()));
-        if let Some(e) = self.extras.get_mut(&parent) {
-            e.remove(&name);
-        }
+        let listed = self
+            .extras
+            .get_mut(&parent)
+            .is_some_and(|e| e.remove(&name));
+        self.note_saved(ino, parent, &name, listed);
         let mut inval = Inval::default();
         if is_dir != was_dir || renamed {
             // The file became a folder: a new inode will stand for the path.
