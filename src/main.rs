@@ -1,8 +1,8 @@
-use clap::Parser;
 use valfs::cli::{self, Cli, Command};
 use valfs::daemon;
 
 fn main() {
+    use clap::Parser;
     daemon::init_logging();
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let program = if argv.is_empty() {
@@ -16,20 +16,18 @@ fn main() {
         // (fstab `user`): named stores are found from the user's real home.
         valfs::sys::set_home(&home);
     }
-    let cli = Cli::parse_from(std::iter::once(program).chain(argv.iter().cloned()));
-    let result = match (&cli.command, cli.mount_args(&argv)) {
-        (_, Some(Ok(args))) => daemon::mount(&args).map_err(|e| e.to_string()),
-        (_, Some(Err(e))) => Err(e.to_string()),
-        (
-            Command::Umount {
-                mountpoint,
-                if_stale,
-            },
-            _,
-        ) => daemon::umount(mountpoint, *if_stale).map_err(|e| e.to_string()),
-        (Command::Status, _) => {
-            daemon::status(&mut std::io::stdout().lock()).map_err(|e| e.to_string())
-        }
+    let mut cli = Cli::parse_from(std::iter::once(program).chain(argv.iter().cloned()));
+    cli.args = argv;
+    let result = match &cli.command {
+        Command::Mount(args) => cli
+            .mount_config(args)
+            .map_err(|e| e.to_string())
+            .and_then(|config| daemon::mount(&config).map_err(|e| e.to_string())),
+        Command::Umount {
+            mountpoint,
+            if_stale,
+        } => daemon::umount(mountpoint, *if_stale).map_err(|e| e.to_string()),
+        Command::Status => daemon::status(&mut std::io::stdout().lock()).map_err(|e| e.to_string()),
         _ => cli::run(&cli, &mut std::io::stdout().lock()).map_err(|e| e.to_string()),
     };
     if let Err(e) = result {
