@@ -1,23 +1,11 @@
+//! `valfs`: parse the command line, run it, and turn the result into an exit code.
+
 use valfs::cli::{self, Cli, Command};
 use valfs::daemon;
 
 fn main() {
-    use clap::Parser;
     daemon::init_logging();
-    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let program = if argv.is_empty() {
-        "valfs".into()
-    } else {
-        argv.remove(0)
-    };
-    let (argv, from_mount) = cli::helper_args(argv);
-    if from_mount && let Some(home) = valfs::sys::passwd_home() {
-        // mount(8) drops HOME and mount.fuse3 then sets /root, also for a user's mount
-        // (fstab `user`): named stores are found from the user's real home.
-        valfs::sys::set_home(&home);
-    }
-    let mut cli = Cli::parse_from(std::iter::once(program).chain(argv.iter().cloned()));
-    cli.args = argv;
+    let cli = Cli::from_env();
     let result = match &cli.command {
         Command::Mount(args) => cli
             .mount_config(args)

@@ -212,7 +212,7 @@ pub fn passwd_home() -> Option<std::path::PathBuf> {
 
 /// Sets `HOME` (before any thread is started).
 pub fn set_home(dir: &Path) {
-    // SAFETY: called from main before the program starts a thread.
+    // SAFETY: called while the command line is parsed, before the program starts a thread.
     unsafe { std::env::set_var("HOME", dir) };
 }
 

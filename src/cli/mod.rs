@@ -3,7 +3,7 @@
 
 mod mount;
 
-pub use mount::{MountArgs, helper_args};
+pub use mount::MountArgs;
 
 use crate::codec::{self, Format};
 use crate::store::{self, Edit, Store, StoreError};
@@ -153,6 +153,27 @@ pub enum CliError {
 }
 
 impl Cli {
+    /// Parses this program's command line, exiting with clap's message on a mistake (and for
+    /// `--help`). mount(8)'s form, `valfs SOURCE MOUNTPOINT -o OPTIONS`, is read as the
+    /// `mount` it means. Call it before the program starts a thread: that form sets `HOME`.
+    pub fn from_env() -> Cli {
+        let mut argv: Vec<OsString> = std::env::args_os().collect();
+        let program = if argv.is_empty() {
+            "valfs".into()
+        } else {
+            argv.remove(0)
+        };
+        let (args, from_mount) = mount::helper_args(argv);
+        if from_mount && let Some(home) = crate::sys::passwd_home() {
+            // mount(8) drops HOME and mount.fuse3 then sets /root, also for a user's mount
+            // (fstab `user`): named stores are found from the user's real home.
+            crate::sys::set_home(&home);
+        }
+        let mut cli = Cli::parse_from(std::iter::once(program).chain(args.iter().cloned()));
+        cli.args = args;
+        cli
+    }
+
     /// The repository this invocation works on.
     pub fn repo_path(&self) -> PathBuf {
         match (&self.repo, &self.store) {

@@ -163,7 +163,7 @@ fn number(opt: &str, v: &str) -> Result<u32, String> {
 /// the form mount(8) uses through fuse3's mount.fuse3, `SOURCE MOUNTPOINT [-o OPTIONS]`, into
 /// `--store SOURCE mount --daemon MOUNTPOINT -o OPTIONS` (`--repo SOURCE` when SOURCE has a
 /// `/`). `-f` keeps that mount in the foreground. Says whether it was that form.
-pub fn helper_args(args: Vec<OsString>) -> (Vec<OsString>, bool) {
+pub(super) fn helper_args(args: Vec<OsString>) -> (Vec<OsString>, bool) {
     use clap::CommandFactory;
     let Some(first) = args.first().map(|a| a.to_string_lossy().into_owned()) else {
         return (args, false);
