@@ -212,48 +212,30 @@ pub fn passwd_home() -> Option<std::path::PathBuf> {
 
 /// Sets `HOME` (before any thread is started).
 pub fn set_home(dir: &Path) {
-    // SAFETY: called from main before the program starts a thread.
+    // SAFETY: called while the command line is parsed, before the program starts a thread.
     unsafe { std::env::set_var("HOME", dir) };
 }
 
-/// A descriptor of this process's FUSE connection (`/dev/fuse`), duplicated so it stays valid
-/// whatever the session does with its own: for notifications fuser has no call for.
-/// The daemon runs one mount per process, so any `/dev/fuse` descriptor is that mount's.
-pub fn fuse_device() -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::{BorrowedFd, OwnedFd};
-    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if std::fs::read_link(entry.path()).is_ok_and(|t| t == Path::new("/dev/fuse")) {
-            // SAFETY: the descriptor was open a moment ago and is only duplicated here; if it
-            // closed meanwhile, dup fails and we return None.
-            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-            return borrowed.try_clone_to_owned().ok().filter(|d: &OwnedFd| {
-                std::fs::read_link(format!("/proc/self/fd/{}", raw(d)))
-                    .is_ok_and(|t| t == Path::new("/dev/fuse"))
-            });
-        }
-    }
-    None
-}
-
-/// Tells the kernel that every name it caches on this FUSE connection may now mean something
-/// else (`FUSE_NOTIFY_INC_EPOCH`, Linux 6.16): each cached entry is looked up again at its next
-/// use. It takes no lock in the kernel, so it is safe from inside any request handler. Fails
-/// (EINVAL) on kernels without it.
-pub fn fuse_inc_epoch(dev: &std::os::fd::OwnedFd) -> io::Result<()> {
-    const FUSE_NOTIFY_INC_EPOCH: i32 = 8;
-    // struct fuse_out_header { u32 len; i32 error (the notify code); u64 unique (0) }
-    let mut header = [0u8; 16];
-    header[0..4].copy_from_slice(&16u32.to_ne_bytes());
-    header[4..8].copy_from_slice(&FUSE_NOTIFY_INC_EPOCH.to_ne_bytes());
-    // SAFETY: writes 16 bytes from a live buffer to a descriptor we own.
-    let n = unsafe { libc::write(raw(dev), header.as_ptr().cast(), header.len()) };
-    if n < 0 {
+/// A copy of descriptor `fd` (close-on-exec), whatever it is: for a descriptor this process
+/// holds but does not own (a library's).
+pub fn dup(fd: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fcntl takes no pointers; a closed `fd` fails with EBADF. Numbers below 3 are left
+    // to the standard streams, as std's `try_clone` does.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    // SAFETY: `copy` was just created and is owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
+}
+
+/// Writes `buf` to a descriptor in one write(2); returns how many bytes it took.
+pub fn write(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the buffer is live for the call and the descriptor is borrowed, so open.
+    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 /// Lowers the CPU priority of the calling thread (nice +`by`): for bulk work (importing,

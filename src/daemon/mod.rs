@@ -1,40 +1,20 @@
 //! The mount's lifecycle: checks, logging, readiness, signals, the registry of running mounts
 //! and a clean unmount that commits what is pending.
 
-mod options;
+mod config;
 pub mod registry;
 mod status;
 
-pub use options::MountOpts;
+pub use config::MountConfig;
 pub use registry::{is_mounted, log_file};
 pub use status::status;
 
-use crate::fs::{Options, State, ValFs};
+use crate::fs::{State, ValFs};
 use crate::store::Store;
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// How to mount.
-#[derive(Clone, Debug)]
-pub struct MountArgs {
-    pub repo: PathBuf,
-    /// Create the store if missing (the embedded default store and named stores).
-    pub create: bool,
-    /// Mount a repository or branch valfs did not make (see [`Store::check_ours`]).
-    pub adopt: bool,
-    pub branch: String,
-    pub mountpoint: PathBuf,
-    pub daemon: bool,
-    pub allow_other: bool,
-    pub opts: Options,
-    /// Generic mount flags for the kernel (`noexec`, `nosuid`, ...).
-    pub kernel_flags: Vec<String>,
-    /// The arguments (after the program name) that run this mount again in the foreground:
-    /// what `--daemon` starts.
-    pub argv: Vec<OsString>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -100,13 +80,13 @@ pub fn check_fuse_device() -> Result<(), DaemonError> {
     }
 }
 
-/// Mounts and serves until unmounted or signalled. With `daemon`, returns once the mount is
+/// Mounts and serves until unmounted or signalled. With `detach`, returns once the mount is
 /// usable in a detached child, or with the child's error.
-pub fn mount(args: &MountArgs) -> Result<(), DaemonError> {
+pub fn mount(args: &MountConfig) -> Result<(), DaemonError> {
     check_mountpoint(&args.mountpoint)?;
     check_fuse_device()?;
-    if args.daemon {
-        return spawn_daemon(args);
+    if let Some(argv) = &args.detach {
+        return spawn_daemon(&args.mountpoint, argv);
     }
     let ready_fd = std::env::var("VALFS_READY_FD")
         .ok()
@@ -119,7 +99,7 @@ pub fn mount(args: &MountArgs) -> Result<(), DaemonError> {
     result
 }
 
-fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), DaemonError> {
+fn serve(args: &MountConfig, ready: &mut Option<std::fs::File>) -> Result<(), DaemonError> {
     crate::sys::big_thread_stacks();
     let signals = crate::sys::block_signals();
     crate::store::cache::configure();
@@ -139,7 +119,7 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
         .canonicalize()
         .unwrap_or_else(|_| args.mountpoint.clone());
     let fsname = format!("valfs:{}", repo.display());
-    let mut state = State::new(store, args.opts.clone())?;
+    let mut state = State::new(store, args.fs_options())?;
     // The .history index, before the mount is ready: read from the repository where an
     // earlier mount saved it (milliseconds for 100,000 versions), else built (a first mount of
     // a long history walks it once).
@@ -149,7 +129,7 @@ fn serve(args: &MountArgs, ready: &mut Option<std::fs::File>) -> Result<(), Daem
     }
     crate::sys::trim_heap();
     let fs = ValFs::new(state);
-    let mut cfg = ValFs::config(args.opts.read_only, args.allow_other, &fsname);
+    let mut cfg = ValFs::config(args.read_only, args.allow_other, &fsname);
     cfg.mount_options
         .extend(args.kernel_flags.iter().filter_map(|f| kernel_flag(f)));
     if crate::sys::uid() == 0 {
@@ -256,7 +236,7 @@ fn kernel_flag(name: &str) -> Option<fuser::MountOption> {
 
 /// Re-runs this mount in the foreground in a detached child and waits until it reports that
 /// the mount is usable (or why it is not).
-fn spawn_daemon(args: &MountArgs) -> Result<(), DaemonError> {
+fn spawn_daemon(mountpoint: &Path, argv: &[OsString]) -> Result<(), DaemonError> {
     let (read, write) = crate::sys::pipe()?;
     let exe = std::env::current_exe()?;
     use std::os::unix::process::CommandExt;
@@ -266,9 +246,9 @@ fn spawn_daemon(args: &MountArgs) -> Result<(), DaemonError> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log_file(&args.mountpoint))?;
+        .open(log_file(mountpoint))?;
     let mut child = std::process::Command::new(exe)
-        .args(&args.argv)
+        .args(argv)
         .env("VALFS_READY_FD", crate::sys::raw(&write).to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -24,12 +24,8 @@ pub enum FsError {
     ReadOnly,
     #[error("no such attribute")]
     NoAttribute,
-    #[error("buffer too small")]
-    Range,
     #[error("operation not supported")]
     NotSupported,
-    #[error("cross-device link")]
-    CrossDevice,
     #[error("file too large: a file in the mount holds at most {} MiB", MAX_FILE >> 20)]
     TooBig,
     #[error(transparent)]
@@ -62,10 +58,8 @@ pub fn errno(e: &FsError) -> Errno {
         FsError::NameTooLong => Errno::ENAMETOOLONG,
         FsError::ReadOnly => Errno::EROFS,
         FsError::NoAttribute => Errno::NO_XATTR,
-        FsError::Range => Errno::ERANGE,
         FsError::NotSupported => Errno::EOPNOTSUPP,
         FsError::Daemon(_) => Errno::EIO,
-        FsError::CrossDevice => Errno::EXDEV,
         FsError::TooBig => Errno::EFBIG,
         FsError::Codec(CodecError::NotUtf8 | CodecError::TooDeep | CodecError::NotJson { .. }) => {
             Errno::EINVAL
@@ -132,7 +126,6 @@ mod tests {
             (FsError::NameTooLong, Errno::ENAMETOOLONG),
             (FsError::ReadOnly, Errno::EROFS),
             (FsError::NoAttribute, Errno::NO_XATTR),
-            (FsError::Range, Errno::ERANGE),
             (FsError::TooBig, Errno::EFBIG),
             (
                 FsError::Store(StoreError::Locked("refs/heads/main.lock".into())),

@@ -3,6 +3,7 @@
 
 mod error;
 pub mod inode;
+mod kernel;
 pub mod scratch;
 mod state;
 
@@ -84,7 +85,7 @@ impl ValFs {
 
     pub fn set_notifier(&self, n: Notifier) {
         let _ = self.notifier.set(n);
-        let _ = self.device.set(crate::sys::fuse_device());
+        let _ = self.device.set(kernel::fuse_device());
         self.start_relisting();
         self.start_invalidating();
     }
@@ -96,7 +97,7 @@ impl ValFs {
         let Some(Some(dev)) = self.device.get() else {
             return false;
         };
-        match crate::sys::fuse_inc_epoch(dev) {
+        match kernel::fuse_inc_epoch(dev) {
             Ok(()) => true,
             Err(e) => {
                 log::debug!("epoch notification: {e}");

@@ -103,7 +103,6 @@ pub struct Store {
     path: PathBuf,
     branch: String,
     format: Format,
-    identity: Option<(String, String)>,
     /// Parsed collection markers (most collections share a handful of marker blobs), so that
     /// libgit2 need not cache blobs at all (see [`Store::bound_cache`]).
     markers: std::cell::RefCell<std::collections::HashMap<Oid, layout::Marker>>,
@@ -223,16 +222,10 @@ impl Store {
             path: path.to_path_buf(),
             branch: branch.to_owned(),
             format,
-            identity: None,
             markers: Default::default(),
             cache_floor: crate::sys::cached_git_bytes(),
             bound_calls: 0,
         })
-    }
-
-    /// Uses this author and committer instead of the git configuration.
-    pub fn set_identity(&mut self, name: &str, email: &str) {
-        self.identity = Some((name.to_owned(), email.to_owned()));
     }
 
     pub fn format(&self) -> Format {
@@ -283,9 +276,6 @@ impl Store {
     }
 
     fn signature(&self) -> Result<Signature<'static>> {
-        if let Some((name, email)) = &self.identity {
-            return Ok(Signature::now(name, email)?);
-        }
         match self.repo.signature() {
             Ok(sig) => Ok(sig),
             Err(_) => Ok(Signature::now("valfs", "valfs@localhost")?),

@@ -1,4 +1,9 @@
-//! The command line: arguments -> store calls.
+//! The command line: arguments -> store calls, and for `valfs mount` -> a
+//! [`crate::daemon::MountConfig`].
+
+mod mount;
+
+pub use mount::MountArgs;
 
 use crate::codec::{self, Format};
 use crate::store::{self, Edit, Store, StoreError};
@@ -39,6 +44,10 @@ pub struct Cli {
     pub adopt: bool,
     #[command(subcommand)]
     pub command: Command,
+    /// The arguments this was parsed from, without the program name (mount(8)'s form
+    /// translated): what `--daemon` runs again in the foreground.
+    #[arg(skip)]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,40 +118,7 @@ pub enum Command {
     /// mount(8) and fstab run `valfs SOURCE MOUNTPOINT -o OPTIONS` (through fuse3's
     /// mount.fuse3), where SOURCE is a store name or a repository path (one with a `/`); that
     /// form mounts as `--daemon` does.
-    Mount {
-        mountpoint: PathBuf,
-        /// Return once the mount is usable, leaving the daemon running.
-        #[arg(long)]
-        daemon: bool,
-        /// Also treat names matching GLOB as scratch files (repeatable).
-        #[arg(long = "scratch", value_name = "GLOB")]
-        scratch: Vec<String>,
-        /// Batch commit points that come within MS of quiet into one commit.
-        #[arg(long, value_name = "MS")]
-        coalesce: Option<u64>,
-        /// Refuse every change.
-        #[arg(long)]
-        read_only: bool,
-        /// Owner of every entry, new ones included (default: the mounting user, and with
-        /// --allow-other the user who creates an entry); chown still changes one.
-        #[arg(long)]
-        uid: Option<u32>,
-        /// Group of every entry, new ones included (as --uid).
-        #[arg(long)]
-        gid: Option<u32>,
-        /// Permission bits to clear, in octal (default: the process umask).
-        #[arg(long, value_parser = parse_octal)]
-        umask: Option<u16>,
-        /// Let other users in (their access is checked against the modes shown).
-        #[arg(long)]
-        allow_other: bool,
-        /// Mount options as for mount(8), comma-separated (repeatable): ro, rw, allow_other,
-        /// adopt (as --adopt), branch=NAME, uid=N, gid=N, umask=OCTAL, coalesce=MS, scratch=GLOB, and the generic
-        /// flags (noexec, nosuid, nodev, noatime, ...); noauto, user, nofail, _netdev and
-        /// x-* are for mount(8) and ignored.
-        #[arg(short = 'o', value_name = "OPTIONS")]
-        options: Vec<String>,
-    },
+    Mount(MountArgs),
     /// Unmount: pending changes are committed first. Also clears a stale mount.
     Umount {
         mountpoint: PathBuf,
@@ -164,10 +140,6 @@ fn parse_store_name(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-fn parse_octal(s: &str) -> Result<u16, String> {
-    u16::from_str_radix(s, 8).map_err(|e| format!("{s}: not an octal mode ({e})"))
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -181,6 +153,27 @@ pub enum CliError {
 }
 
 impl Cli {
+    /// Parses this program's command line, exiting with clap's message on a mistake (and for
+    /// `--help`). mount(8)'s form, `valfs SOURCE MOUNTPOINT -o OPTIONS`, is read as the
+    /// `mount` it means. Call it before the program starts a thread: that form sets `HOME`.
+    pub fn from_env() -> Cli {
+        let mut argv: Vec<OsString> = std::env::args_os().collect();
+        let program = if argv.is_empty() {
+            "valfs".into()
+        } else {
+            argv.remove(0)
+        };
+        let (args, from_mount) = mount::helper_args(argv);
+        if from_mount && let Some(home) = crate::sys::passwd_home() {
+            // mount(8) drops HOME and mount.fuse3 then sets /root, also for a user's mount
+            // (fstab `user`): named stores are found from the user's real home.
+            crate::sys::set_home(&home);
+        }
+        let mut cli = Cli::parse_from(std::iter::once(program).chain(args.iter().cloned()));
+        cli.args = args;
+        cli
+    }
+
     /// The repository this invocation works on.
     pub fn repo_path(&self) -> PathBuf {
         match (&self.repo, &self.store) {
@@ -202,126 +195,6 @@ impl Cli {
         }
         Ok(store)
     }
-}
-
-impl Cli {
-    /// The mount settings, for `valfs mount`; `argv` is the command line this was parsed from
-    /// (without the program name), which `--daemon` runs again in the foreground.
-    pub fn mount_args(
-        &self,
-        argv: &[OsString],
-    ) -> Option<Result<crate::daemon::MountArgs, CliError>> {
-        let Command::Mount {
-            mountpoint,
-            daemon,
-            scratch,
-            coalesce,
-            read_only,
-            uid,
-            gid,
-            umask,
-            allow_other,
-            options,
-        } = &self.command
-        else {
-            return None;
-        };
-        let mut o = crate::daemon::MountOpts {
-            branch: self.branch.clone(),
-            read_only: *read_only,
-            allow_other: *allow_other,
-            adopt: self.adopt,
-            uid: *uid,
-            gid: *gid,
-            umask: *umask,
-            coalesce: coalesce.map(std::time::Duration::from_millis),
-            scratch: scratch.clone(),
-            kernel_flags: Vec::new(),
-        };
-        for list in options {
-            if let Err(e) = o.apply(list) {
-                return Some(Err(CliError::Message(e)));
-            }
-        }
-        Some(Ok(crate::daemon::MountArgs {
-            repo: self.repo_path(),
-            create: self.repo.is_none(),
-            adopt: o.adopt,
-            branch: o.branch,
-            mountpoint: mountpoint.clone(),
-            daemon: *daemon,
-            allow_other: o.allow_other,
-            opts: crate::fs::Options {
-                scratch: crate::fs::scratch::Scratch::new(&o.scratch),
-                coalesce: o.coalesce,
-                read_only: o.read_only,
-                owner_forced: o.uid.is_some() || o.gid.is_some(),
-                uid: o.uid.unwrap_or_else(crate::sys::uid),
-                gid: o.gid.unwrap_or_else(crate::sys::gid),
-                umask: o.umask.unwrap_or_else(crate::sys::umask),
-            },
-            kernel_flags: o.kernel_flags,
-            argv: argv
-                .iter()
-                .filter(|a| a.as_os_str() != "--daemon")
-                .cloned()
-                .collect(),
-        }))
-    }
-}
-
-/// The command line for this program's arguments (without the program name), translating
-/// the form mount(8) uses through fuse3's mount.fuse3, `SOURCE MOUNTPOINT [-o OPTIONS]`, into
-/// `--store SOURCE mount --daemon MOUNTPOINT -o OPTIONS` (`--repo SOURCE` when SOURCE has a
-/// `/`). `-f` keeps that mount in the foreground. Says whether it was that form.
-pub fn helper_args(args: Vec<OsString>) -> (Vec<OsString>, bool) {
-    use clap::CommandFactory;
-    let Some(first) = args.first().map(|a| a.to_string_lossy().into_owned()) else {
-        return (args, false);
-    };
-    let is_subcommand = Cli::command()
-        .get_subcommands()
-        .any(|c| c.get_name() == first || c.get_all_aliases().any(|a| a == first))
-        || first == "help";
-    if is_subcommand
-        || first.starts_with('-')
-        || args.len() < 2
-        || args[1].to_string_lossy().starts_with('-')
-    {
-        return (args, false);
-    }
-    let source = &args[0];
-    let mut out: Vec<OsString> = Vec::new();
-    if source.to_string_lossy().contains('/') {
-        out.push("--repo".into());
-    } else {
-        out.push("--store".into());
-    }
-    out.push(source.clone());
-    out.push("mount".into());
-    let mut rest = Vec::new();
-    let mut daemon = true;
-    let mut it = args[2..].iter();
-    while let Some(a) = it.next() {
-        if a == "-f" {
-            daemon = false;
-        } else if a == "-o" {
-            rest.push(a.clone());
-            if let Some(v) = it.next() {
-                rest.push(v.clone());
-            }
-        } else {
-            // Anything else is left for clap to refuse with a message.
-            rest.push(a.clone());
-        }
-    }
-    if daemon {
-        out.push("--daemon".into());
-    }
-    out.extend(rest);
-    out.push("--".into());
-    out.push(args[1].clone());
-    (out, true)
 }
 
 /// Runs a subcommand other than `mount`/`umount`, writing its output to `out`.
@@ -467,7 +340,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             let to = to.as_deref().map_or_else(|| from.clone(), Path::parse);
             store.restore(rev, &from, &to)?;
         }
-        Command::Mount { .. } | Command::Umount { .. } | Command::Status => {
+        Command::Mount(_) | Command::Umount { .. } | Command::Status => {
             return Err(CliError::Message(
                 "mount and umount are run by the daemon".into(),
             ));
@@ -559,36 +432,6 @@ fn apply_with_perms(store: &Store, edit: &Edit) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsString;
-
-    fn args(s: &str) -> Vec<OsString> {
-        s.split(' ').map(OsString::from).collect()
-    }
-
-    #[test]
-    fn mount_fuse3s_form_becomes_a_daemon_mount() {
-        let (a, helper) = helper_args(args("notes /mnt/n -o rw,noauto,dev,suid"));
-        assert!(helper);
-        assert_eq!(
-            a,
-            args("--store notes mount --daemon -o rw,noauto,dev,suid -- /mnt/n")
-        );
-        let (a, _) = helper_args(args("/srv/v.git /mnt/v -f"));
-        assert_eq!(a, args("--repo /srv/v.git mount -- /mnt/v"));
-    }
-
-    #[test]
-    fn subcommands_and_options_are_left_alone() {
-        for line in [
-            "mount /mnt/n",
-            "umount /mnt/n",
-            "get a/b",
-            "--repo r get a",
-            "help mount",
-        ] {
-            assert_eq!(helper_args(args(line)), (args(line), false), "{line}");
-        }
-    }
 
     #[test]
     fn import_format_is_the_flag_then_the_extension_then_the_store() {
