@@ -160,7 +160,7 @@ fn serve(args: &MountConfig, ready: &mut Option<std::fs::File>) -> Result<(), Da
     std::thread::spawn(move || {
         let sig = crate::sys::wait_signal(&signals);
         log::info!("signal {sig}: committing and unmounting {}", mnt.display());
-        let settled = fs_sig.lock().settle();
+        let settled = fs_sig.background(crate::fs::State::settle);
         match settled {
             // Processes still in a lazily detached mount see what was settled.
             Ok(inval) => fs_sig.invalidate(&inval),
@@ -178,8 +178,7 @@ fn serve(args: &MountConfig, ready: &mut Option<std::fs::File>) -> Result<(), Da
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_millis(200));
-            let (inval, pending) = {
-                let mut st = fs_watch.lock();
+            let (inval, pending) = fs_watch.background(|st| {
                 if let Err(e) = st.tick() {
                     log::error!("coalesced commit failed: {e}");
                 }
@@ -187,7 +186,7 @@ fn serve(args: &MountConfig, ready: &mut Option<std::fs::File>) -> Result<(), Da
                     log::debug!("following the branch: {e}");
                 }
                 (st.take_inval(), st.pending_work())
-            };
+            });
             if let Ok(mut r) = reg_watch.lock() {
                 r.set_pending(pending.0, pending.1);
             }

@@ -16,6 +16,9 @@ pub struct Deferred {
     /// Open files the edit saved (inode, folder, name, listed as a new file before): unsaved
     /// again if the commit fails.
     saved: Vec<(Ino, Ino, String, bool)>,
+    /// The edit is an unlink (its base and path), which the same name's save may complete
+    /// once it is committed (see `squash`).
+    unlink: Option<(Oid, Path)>,
 }
 
 impl Deferred {
@@ -50,6 +53,9 @@ impl State {
         match self.session.finish(&self.store, &d.job, made) {
             Ok(c) => {
                 self.committed(c);
+                if let Some((parent, path)) = d.unlink {
+                    self.unlinked(parent, path);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -68,6 +74,18 @@ impl State {
                 self.all_stale = true;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Notes that the edit left to the caller is an unlink made on `parent` (see `squash`).
+    /// False when there is none: the edit was committed.
+    pub(super) fn note_unlink(&mut self, parent: Oid, path: &Path) -> bool {
+        match &mut self.deferred {
+            Some(d) => {
+                d.unlink = Some((parent, path.clone()));
+                true
+            }
+            None => false,
         }
     }
 
@@ -105,6 +123,7 @@ impl State {
                 job,
                 before: old,
                 saved: Vec::new(),
+                unlink: None,
             });
             return Ok(());
         }

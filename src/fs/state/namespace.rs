@@ -278,7 +278,7 @@ impl State {
         let verb = if dir { "rmdir" } else { "rm" };
         let before = self.session.base();
         self.edit(vec![Edit::Remove(path.clone())], format!("{verb} {path}"))?;
-        if !dir {
+        if !dir && !self.note_unlink(before, &path) {
             self.unlinked(before, path.clone());
         }
         self.removed(parent, &canonical)?;
@@ -435,9 +435,11 @@ impl State {
                     vec![Edit::Set(path.clone(), value)],
                     format!("write {path}"),
                 )?;
-                if let Some(e) = self.extras.get_mut(&parent) {
-                    e.remove(&src_name);
-                }
+                let listed = self
+                    .extras
+                    .get_mut(&parent)
+                    .is_some_and(|e| e.remove(&src_name));
+                self.note_saved(src, parent, &src_name, listed);
                 self.hidden.remove(&(newparent, canonical.clone()));
                 self.drop_backup(src)?;
                 if let Some(o) = self.open.get_mut(&src) {
