@@ -1,12 +1,14 @@
 //! The mount's state and every operation on it, free of fuser: each returns a `Result`.
 //!
-//! This file holds the state's types, its setup and the commit of edits; the operations are in
-//! the child modules, one responsibility each: `resolve` (names and paths against the value),
-//! `listing` (lookups, forgetting, kept listings, vector gaps), `attr` (times, attributes,
-//! extended attributes), `handles` (open files and their saves), `namespace` (create, mkdir,
-//! remove, rename, symlink), `open` (descriptors as on a disk), `perms` (modes and owners kept
-//! by path), `scratch_files` (scratch files as real files), `squash` (an unlink completed by
-//! the same name's save).
+//! This file holds the state's types and its setup; the operations are in the child modules,
+//! one responsibility each: `view` (the folder trees the mount shows) and `history` (the
+//! `.history` view), `resolve` (names and paths against the value), `listing` (lookups,
+//! forgetting, kept listings, vector gaps), `attr` (times, attributes, extended attributes),
+//! `handles` (open files and their saves), `namespace` (create, mkdir, remove, symlink),
+//! `rename`, `commit` (edits applied and committed, at once or by the caller outside the
+//! lock), `open` (descriptors as on a disk), `perms` (modes and owners kept by path),
+//! `scratch_files` (scratch files as real files), `squash` (an unlink completed by the same
+//! name's save).
 
 use super::error::{FsError, MAX_FILE, Result};
 use super::inode::{Ino, Inode, Place, ROOT, ScratchFile, Table};
@@ -28,6 +30,7 @@ mod listing;
 mod namespace;
 mod open;
 mod perms;
+mod rename;
 mod resolve;
 mod scratch_files;
 mod squash;
@@ -155,6 +158,24 @@ struct OpenFile {
     /// Saved by `fsync` and not closed since: the buffer, not the saved text, is what the file
     /// shows (see the `open` module).
     held: bool,
+}
+
+impl OpenFile {
+    /// A file opened with these bytes, nothing written yet.
+    fn new(data: Vec<u8>) -> OpenFile {
+        OpenFile {
+            data: Arc::new(data),
+            dirty: false,
+            wrote: false,
+            handles: 0,
+            writers: 0,
+            version: 0,
+            insert: false,
+            too_big: false,
+            modified: SystemTime::now(),
+            held: false,
+        }
+    }
 }
 
 /// An open file, as the kernel is told of it.

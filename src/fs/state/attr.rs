@@ -90,30 +90,7 @@ impl State {
             Obj::Scratch => Some(self.scratch_stat(ino)?),
             _ => None,
         };
-        let (is_dir, size, oid) = match obj {
-            Obj::Folder => (true, 0, None),
-            Obj::Dir { tree, .. } => (true, 0, Some(tree)),
-            Obj::File { blob } => {
-                let size = match self.open.get(&ino) {
-                    // Nothing pending: the saved text, which a new reader reads (see open);
-                    // after an fsync, the bytes the descriptors read until closed.
-                    Some(o) if o.dirty || o.held => o.data.len() as u64,
-                    // A damaged blob still has attributes: reading it fails (EIO), and
-                    // overwriting it (which needs not the old bytes) repairs the value.
-                    _ => self.store.blob_size(blob).unwrap_or_else(|e| {
-                        log::error!("blob {blob}: {e}");
-                        0
-                    }),
-                };
-                (false, size, Some(blob))
-            }
-            Obj::Pending => (
-                false,
-                self.open.get(&ino).map_or(0, |o| o.data.len() as u64),
-                None,
-            ),
-            Obj::Scratch => (false, scratch.map_or(0, |s| s.0), None),
-        };
+        let (is_dir, size, oid) = self.content_facts(ino, obj, scratch.map(|s| s.0));
         let mut mtime = match (view.mtime(self, ino, place), obj) {
             (Some(t), _) => t,
             // Stable between changes: the kernel drops a file's pages when its mtime moves.
@@ -174,6 +151,40 @@ impl State {
                 _ => None,
             },
         })
+    }
+
+    /// Whether an inode is a folder, its size, and the object it stands for (none for what is
+    /// not committed). A scratch file's size is its real file's (`scratch_size`).
+    fn content_facts(
+        &self,
+        ino: Ino,
+        obj: Obj,
+        scratch_size: Option<u64>,
+    ) -> (bool, u64, Option<Oid>) {
+        match obj {
+            Obj::Folder => (true, 0, None),
+            Obj::Dir { tree, .. } => (true, 0, Some(tree)),
+            Obj::File { blob } => {
+                let size = match self.open.get(&ino) {
+                    // Nothing pending: the saved text, which a new reader reads (see open);
+                    // after an fsync, the bytes the descriptors read until closed.
+                    Some(o) if o.dirty || o.held => o.data.len() as u64,
+                    // A damaged blob still has attributes: reading it fails (EIO), and
+                    // overwriting it (which needs not the old bytes) repairs the value.
+                    _ => self.store.blob_size(blob).unwrap_or_else(|e| {
+                        log::error!("blob {blob}: {e}");
+                        0
+                    }),
+                };
+                (false, size, Some(blob))
+            }
+            Obj::Pending => (
+                false,
+                self.open.get(&ino).map_or(0, |o| o.data.len() as u64),
+                None,
+            ),
+            Obj::Scratch => (false, scratch_size.unwrap_or(0), None),
+        }
     }
 
     /// chmod, chown, utimensat and truncate.
@@ -349,51 +360,62 @@ impl State {
             return Ok(());
         }
         if let Obj::Dir { tree, .. } = self.resolve(ino)? {
-            // A map copied from a vector (`cp -a` makes folders and files `00`, `01`, …) turns
-            // back into that vector; its elements are shared, not rewritten.
-            if ino != ROOT {
-                let parent = self.inode(ino)?.parent;
-                if self.is_set(parent) {
-                    return Err(FsError::Invalid(
-                        "a set member cannot change in place".into(),
-                    ));
-                }
-                self.not_inside_member(parent)?;
-            }
-            let node = match CollKind::from_name(to) {
-                Some(kind) => self.store.as_sequence(tree, kind)?,
-                None => None,
-            }
-            .ok_or_else(|| FsError::Invalid(format!("cannot convert this {current} to {to}")))?;
-            let old = self.store.read_dir(tree)?.entries;
-            let path = self.store_path(ino)?;
-            self.edit(
-                vec![Edit::Put(path.clone(), node)],
-                format!("retype {path} as {to}"),
-            )?;
-            // What was set on the padded names (`cp -a` sets modes on `00`, `01`, …) goes to
-            // the indices that name the elements now.
-            for c in &old {
-                if let Some(i) = crate::store::parse_index(&c.name)
-                    && i.to_string() != c.name
-                {
-                    let (from, to) = (path.child(&c.name), path.child(&i.to_string()));
-                    self.perms.copy(&from, &to)?;
-                    self.perms.remove(&from)?;
-                }
-            }
-            // The elements are named by index now: new inodes stand for them.
-            for c in old {
-                self.table.detach(ino, &c.name);
-            }
-            self.touched.push(ino);
-            return Ok(());
+            return self.convert_folder(ino, tree, &current, to);
         }
         let Obj::File { .. } = self.resolve(ino)? else {
             return Err(FsError::Invalid(format!(
                 "cannot convert a {current} to {to}"
             )));
         };
+        self.convert_scalar(ino, &current, to)
+    }
+
+    /// A folder retyped: a map of indices becomes the vector it was copied from.
+    fn convert_folder(&mut self, ino: Ino, tree: Oid, current: &str, to: &str) -> Result<()> {
+        // A map copied from a vector (`cp -a` makes folders and files `00`, `01`, …) turns
+        // back into that vector; its elements are shared, not rewritten.
+        if ino != ROOT {
+            let parent = self.inode(ino)?.parent;
+            if self.is_set(parent) {
+                return Err(FsError::Invalid(
+                    "a set member cannot change in place".into(),
+                ));
+            }
+            self.not_inside_member(parent)?;
+        }
+        let node = match CollKind::from_name(to) {
+            Some(kind) => self.store.as_sequence(tree, kind)?,
+            None => None,
+        }
+        .ok_or_else(|| FsError::Invalid(format!("cannot convert this {current} to {to}")))?;
+        let old = self.store.read_dir(tree)?.entries;
+        let path = self.store_path(ino)?;
+        self.edit(
+            vec![Edit::Put(path.clone(), node)],
+            format!("retype {path} as {to}"),
+        )?;
+        // What was set on the padded names (`cp -a` sets modes on `00`, `01`, …) goes to
+        // the indices that name the elements now.
+        for c in &old {
+            if let Some(i) = crate::store::parse_index(&c.name)
+                && i.to_string() != c.name
+            {
+                let (from, to) = (path.child(&c.name), path.child(&i.to_string()));
+                self.perms.copy(&from, &to)?;
+                self.perms.remove(&from)?;
+            }
+        }
+        // The elements are named by index now: new inodes stand for them.
+        for c in old {
+            self.table.detach(ino, &c.name);
+        }
+        self.touched.push(ino);
+        Ok(())
+    }
+
+    /// A scalar retyped: a string holding another type's text becomes that value, a value
+    /// becomes the string of its text.
+    fn convert_scalar(&mut self, ino: Ino, current: &str, to: &str) -> Result<()> {
         let parent = self.inode(ino)?.parent;
         if self.is_set(parent) {
             // A member's name is its text: a converted member is another member.

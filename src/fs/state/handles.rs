@@ -14,93 +14,21 @@ impl State {
     /// cache before the reply (see `Opened::fill`).
     pub fn open(&mut self, ino: Ino, write: bool, truncate: bool, append: bool) -> Result<Opened> {
         let obj = self.resolve(ino)?;
-        if write || truncate {
+        let writing = write || truncate;
+        if writing {
             self.writable(ino)?;
             if matches!(obj, Obj::File { .. }) {
                 let parent = self.inode(ino)?.parent;
                 self.not_inside_member(parent)?;
             }
         }
-        // Past versions never change: their pages may stay cached.
-        let mut cacheable = false;
-        let frozen = match obj {
-            Obj::Dir { .. } | Obj::Folder => return Err(FsError::IsADirectory),
-            Obj::File { blob } if self.view(ino)?.cache(ino) == Cache::Frozen => {
-                cacheable = true;
-                Some(std::sync::Arc::new(self.store.read_blob(blob)?))
-            }
-            // Open already with nothing pending: most often a descriptor that was just closed
-            // (close(2) commits; the kernel releases the handle later, on its own). Its buffer
-            // holds the bytes written, which may read differently from the value they saved
-            // (`Bob` is saved as `"Bob"`). A reader sees what is saved, as it would once that
-            // handle is gone: `echo Bob > name; cat name` shows `"Bob"`, always. A writer
-            // still shares the buffer, as descriptors on one file do; so does a reader while
-            // an fsync holds the buffer (see `open::hold`).
-            Obj::File { blob }
-                if !write
-                    && !truncate
-                    && self.open.contains_key(&ino)
-                    && !self.shows_buffer(ino) =>
-            {
-                Some(std::sync::Arc::new(self.store.read_blob(blob)?))
-            }
-            Obj::Scratch => {
-                if truncate {
-                    self.scratch_truncate(ino, 0)?;
-                }
-                None
-            }
-            Obj::File { blob } => {
-                if !self.open.contains_key(&ino) {
-                    // A truncating open needs not the old bytes: a damaged blob can be overwritten.
-                    let data = if truncate {
-                        Vec::new()
-                    } else {
-                        self.store.read_blob(blob)?
-                    };
-                    self.open.insert(
-                        ino,
-                        OpenFile {
-                            data: Arc::new(data),
-                            dirty: false,
-                            wrote: false,
-                            handles: 0,
-                            writers: 0,
-                            version: 0,
-                            insert: false,
-                            too_big: false,
-                            modified: SystemTime::now(),
-                            held: false,
-                        },
-                    );
-                }
-                None
-            }
-            Obj::Pending => None,
-        };
+        let (frozen, mut cacheable) = self.open_bytes(ino, obj, writing, truncate)?;
         let counted = self.open.contains_key(&ino);
-        let writing = write || truncate;
         let mut fill = None;
         if let Obj::File { blob } = obj
             && !cacheable
         {
-            let writers = self.open.get(&ino).map_or(0, |o| o.writers) + usize::from(writing);
-            let mark = pages_mark(blob);
-            if writers > 0 {
-                self.table.set_pages(ino, 0);
-            } else if self.table.pages(ino) == mark {
-                cacheable = true;
-            } else {
-                self.table.set_pages(ino, mark);
-                let data = frozen.as_ref().or(self.open.get(&ino).map(|o| &o.data));
-                if let Some(d) = data.filter(|d| d.len() <= MAX_FILL) {
-                    fill = Some(Fill {
-                        data: Arc::clone(d),
-                        mark,
-                        era: self.era(),
-                    });
-                }
-            }
+            (cacheable, fill) = self.pages_at_open(ino, blob, writing, frozen.as_ref());
         }
         if let Some(o) = self.open.get_mut(&ino) {
             o.handles += 1;
@@ -131,6 +59,85 @@ impl State {
             keep: cacheable,
             fill,
         })
+    }
+
+    /// What an open reads: bytes fixed for the handle (a frozen view's file, or what is saved
+    /// while another descriptor's buffer holds what it wrote), or the shared open buffer (made
+    /// here if the file is not open yet). True when the kernel's pages may stay (a frozen file).
+    fn open_bytes(
+        &mut self,
+        ino: Ino,
+        obj: Obj,
+        writing: bool,
+        truncate: bool,
+    ) -> Result<(Option<Arc<Vec<u8>>>, bool)> {
+        Ok(match obj {
+            Obj::Dir { .. } | Obj::Folder => return Err(FsError::IsADirectory),
+            // Past versions never change: their pages may stay cached.
+            Obj::File { blob } if self.view(ino)?.cache(ino) == Cache::Frozen => {
+                (Some(Arc::new(self.store.read_blob(blob)?)), true)
+            }
+            // Open already with nothing pending: most often a descriptor that was just closed
+            // (close(2) commits; the kernel releases the handle later, on its own). Its buffer
+            // holds the bytes written, which may read differently from the value they saved
+            // (`Bob` is saved as `"Bob"`). A reader sees what is saved, as it would once that
+            // handle is gone: `echo Bob > name; cat name` shows `"Bob"`, always. A writer
+            // still shares the buffer, as descriptors on one file do; so does a reader while
+            // an fsync holds the buffer (see `open::hold`).
+            Obj::File { blob }
+                if !writing && self.open.contains_key(&ino) && !self.shows_buffer(ino) =>
+            {
+                (Some(Arc::new(self.store.read_blob(blob)?)), false)
+            }
+            Obj::Scratch => {
+                if truncate {
+                    self.scratch_truncate(ino, 0)?;
+                }
+                (None, false)
+            }
+            Obj::File { blob } => {
+                if !self.open.contains_key(&ino) {
+                    // A truncating open needs not the old bytes: a damaged blob can be overwritten.
+                    let data = if truncate {
+                        Vec::new()
+                    } else {
+                        self.store.read_blob(blob)?
+                    };
+                    self.open.insert(ino, OpenFile::new(data));
+                }
+                (None, false)
+            }
+            Obj::Pending => (None, false),
+        })
+    }
+
+    /// Whether the kernel's pages of a file hold what an open reads now (it may keep them),
+    /// else the bytes to give it (a small file opened with no writer).
+    fn pages_at_open(
+        &mut self,
+        ino: Ino,
+        blob: Oid,
+        writing: bool,
+        frozen: Option<&Arc<Vec<u8>>>,
+    ) -> (bool, Option<Fill>) {
+        let writers = self.open.get(&ino).map_or(0, |o| o.writers) + usize::from(writing);
+        let mark = pages_mark(blob);
+        if writers > 0 {
+            self.table.set_pages(ino, 0);
+            return (false, None);
+        }
+        if self.table.pages(ino) == mark {
+            return (true, None);
+        }
+        self.table.set_pages(ino, mark);
+        let era = self.era();
+        let data = frozen.or(self.open.get(&ino).map(|o| &o.data));
+        let fill = data.filter(|d| d.len() <= MAX_FILL).map(|d| Fill {
+            data: Arc::clone(d),
+            mark,
+            era,
+        });
+        (false, fill)
     }
 
     /// Whether bytes given to the kernel at an open are still the file's: no save or other
@@ -298,6 +305,56 @@ impl State {
         inval
     }
 
+    /// The edit that saves a file: an element inserted back into its vector's gap, a value
+    /// set at its path, or a value already written (`written`) put there.
+    fn save_edit(
+        &mut self,
+        ino: Ino,
+        parent: Ino,
+        name: &str,
+        insert: bool,
+        value: Option<Value>,
+        written: Option<&Written>,
+    ) -> Result<()> {
+        match (insert, crate::store::parse_index(name), value) {
+            (true, Some(v), Some(value)) => {
+                let before = self.gaps.get(&parent).map_or(0, |g| g.range(..v).count());
+                let path = self.store_path(parent)?.child(&(v - before).to_string());
+                self.gap_saved(ino, &path);
+                self.edit(
+                    vec![Edit::Insert(path.clone(), value)],
+                    format!("write {path}"),
+                )?;
+                if let Some(g) = self.gaps.get_mut(&parent) {
+                    g.remove(&v);
+                    self.gaps_generation += 1;
+                }
+                if let Some(o) = self.open.get_mut(&ino) {
+                    o.insert = false;
+                }
+            }
+            (_, _, Some(value)) => {
+                let path = self.child_path(parent, name)?;
+                self.edit(
+                    vec![Edit::Set(path.clone(), value)],
+                    format!("write {path}"),
+                )?;
+            }
+            (_, _, None) => {
+                let w = written.ok_or(FsError::Invalid("nothing to save".into()))?;
+                let path = self.child_path(parent, name)?;
+                if path.names().len() + w.depth > codec::MAX_DEPTH {
+                    return Err(codec::CodecError::TooDeep.into());
+                }
+                self.edit(
+                    vec![Edit::Put(path.clone(), w.node)],
+                    format!("write {path}"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Commits the open buffer of `ino` if it changed.
     pub(super) fn save(&mut self, ino: Ino) -> Result<Inval> {
         self.save_as(ino, None)
@@ -338,42 +395,7 @@ impl State {
                 (Some(value), is_dir, renamed)
             }
         };
-        match (insert, crate::store::parse_index(&name), value) {
-            (true, Some(v), Some(value)) => {
-                let before = self.gaps.get(&parent).map_or(0, |g| g.range(..v).count());
-                let path = self.store_path(parent)?.child(&(v - before).to_string());
-                self.gap_saved(ino, &path);
-                self.edit(
-                    vec![Edit::Insert(path.clone(), value)],
-                    format!("write {path}"),
-                )?;
-                if let Some(g) = self.gaps.get_mut(&parent) {
-                    g.remove(&v);
-                    self.gaps_generation += 1;
-                }
-                if let Some(o) = self.open.get_mut(&ino) {
-                    o.insert = false;
-                }
-            }
-            (_, _, Some(value)) => {
-                let path = self.child_path(parent, &name)?;
-                self.edit(
-                    vec![Edit::Set(path.clone(), value)],
-                    format!("write {path}"),
-                )?;
-            }
-            (_, _, None) => {
-                let w = written.ok_or(FsError::Invalid("nothing to save".into()))?;
-                let path = self.child_path(parent, &name)?;
-                if path.names().len() + w.depth > codec::MAX_DEPTH {
-                    return Err(codec::CodecError::TooDeep.into());
-                }
-                self.edit(
-                    vec![Edit::Put(path.clone(), w.node)],
-                    format!("write {path}"),
-                )?;
-            }
-        }
+        self.save_edit(ino, parent, &name, insert, value, written)?;
         if let Some(o) = self.open.get_mut(&ino) {
             o.dirty = false;
             o.wrote = false;
