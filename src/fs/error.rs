@@ -46,6 +46,18 @@ pub type Result<T, E = FsError> = std::result::Result<T, E>;
 /// committed, and its text is parsed and written again as a blob.
 pub const MAX_FILE: usize = 64 << 20;
 
+/// What a save (close, fsync, fsyncdir) reports: what the user can act on — text that is
+/// not a value (EINVAL), a read-only mount (EROFS), a file too big (EFBIG), a full disk
+/// (ENOSPC) — and EIO for anything else (logged with its cause where it arose, by [`errno`]):
+/// an application checking close(2) knows only that its data is not saved.
+pub fn save_errno(e: Errno) -> Errno {
+    if [Errno::EINVAL, Errno::EROFS, Errno::EFBIG, Errno::ENOSPC].contains(&e) {
+        e
+    } else {
+        Errno::EIO
+    }
+}
+
 /// The errno for an error. Everything unexpected is EIO, logged with its cause.
 pub fn errno(e: &FsError) -> Errno {
     match e {
@@ -59,7 +71,10 @@ pub fn errno(e: &FsError) -> Errno {
         FsError::ReadOnly => Errno::EROFS,
         FsError::NoAttribute => Errno::NO_XATTR,
         FsError::NotSupported => Errno::EOPNOTSUPP,
-        FsError::Daemon(_) => Errno::EIO,
+        FsError::Daemon(why) => {
+            log::error!("{why}");
+            Errno::EIO
+        }
         FsError::TooBig => Errno::EFBIG,
         FsError::Codec(CodecError::NotUtf8 | CodecError::TooDeep | CodecError::NotJson { .. }) => {
             Errno::EINVAL
@@ -170,5 +185,16 @@ mod tests {
         for (e, want) in table {
             assert_eq!(errno(&e), want, "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_save_reports_what_the_user_can_act_on_and_eio_for_the_rest() {
+        for e in [Errno::EINVAL, Errno::EROFS, Errno::EFBIG, Errno::ENOSPC] {
+            assert_eq!(save_errno(e), e);
+        }
+        for e in [Errno::ENOENT, Errno::EISDIR, Errno::EEXIST, Errno::EIO, Errno::ENOTDIR] {
+            assert_eq!(save_errno(e), Errno::EIO);
+        }
+        assert_eq!(errno(&FsError::Daemon("a thread died".into())), Errno::EIO);
     }
 }

@@ -366,13 +366,7 @@ impl Filesystem for ValFs {
                 self.invalidate(&inval);
                 reply.ok();
             }
-            Err(e) => reply.error(
-                if [Errno::EINVAL, Errno::EROFS, Errno::EFBIG, Errno::ENOSPC].contains(&e) {
-                    e
-                } else {
-                    Errno::EIO
-                },
-            ),
+            Err(e) => reply.error(save_errno(e)),
         }
     }
 
@@ -410,13 +404,7 @@ impl Filesystem for ValFs {
                 reply.ok();
                 self.invalidate_later(inval);
             }
-            Err(e) => reply.error(
-                if [Errno::EINVAL, Errno::EFBIG, Errno::ENOSPC].contains(&e) {
-                    e
-                } else {
-                    Errno::EIO
-                },
-            ),
+            Err(e) => reply.error(save_errno(e)),
         }
     }
 
@@ -512,7 +500,7 @@ impl Filesystem for ValFs {
             s.commit_pending().and_then(|_| Ok(s.store().sync()?))
         }) {
             Ok(()) => reply.ok(),
-            Err(_) => reply.error(Errno::EIO),
+            Err(e) => reply.error(save_errno(e)),
         }
     }
 

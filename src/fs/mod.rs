@@ -10,7 +10,7 @@ pub mod scratch;
 mod state;
 
 pub use crate::store::HistoryIndex;
-pub use error::{FsError, errno};
+pub use error::{FsError, errno, save_errno};
 pub use state::{Attr, Cache, Naming, Options, Prepared, SetAttr, State, Written};
 
 use crate::store::Store;
