@@ -1,5 +1,5 @@
 //! The command line: arguments -> store calls, and for `valfs mount` -> a
-//! [`crate::daemon::MountConfig`].
+//! [`crate::fs::MountConfig`].
 
 mod mount;
 

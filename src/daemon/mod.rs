@@ -1,15 +1,13 @@
 //! The mount's lifecycle: checks, logging, readiness, signals, the registry of running mounts
 //! and a clean unmount that commits what is pending.
 
-mod config;
 pub mod registry;
 mod status;
 
-pub use config::MountConfig;
 pub use registry::{is_mounted, log_file};
 pub use status::status;
 
-use crate::fs::{State, ValFs};
+use crate::fs::{MountConfig, State, ValFs};
 use crate::store::Store;
 use std::ffi::OsString;
 use std::io::{self, Write};

@@ -1,8 +1,8 @@
 //! What to mount and how: one value, built by the command line (`valfs mount`, or mount(8)'s
-//! `valfs SOURCE MOUNTPOINT -o OPTIONS`), that [`super::mount`] runs.
+//! `valfs SOURCE MOUNTPOINT -o OPTIONS`), that the daemon mounts.
 
-use crate::fs::Options;
-use crate::fs::scratch::Scratch;
+use super::Options;
+use super::scratch::Scratch;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
