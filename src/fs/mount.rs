@@ -1,11 +1,16 @@
-//! What to mount and how: one value, built by the command line (`valfs mount`, or mount(8)'s
-//! `valfs SOURCE MOUNTPOINT -o OPTIONS`), that the daemon mounts.
+//! Mounting: what to mount and how (one value, built by the command line from `valfs mount` or
+//! mount(8)'s `valfs SOURCE MOUNTPOINT -o OPTIONS`), the FUSE session that serves it, the
+//! daemon's background work on the mounted filesystem, and taking a FUSE mount down.
 
-use super::Options;
 use super::scratch::Scratch;
+use super::{FsError, Options, State, ValFs};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The log levels when `RUST_LOG` says none: warnings, and only errors from fuser itself.
+pub const LOG_FILTER: &str = "warn,fuser=error";
 
 /// A mount: the store and branch, the mountpoint, and the filesystem's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +78,127 @@ impl MountConfig {
             umask: self.umask.unwrap_or_else(crate::sys::umask),
         }
     }
+
+    /// The repository's absolute path (as given if it has none): the mount's name.
+    pub fn absolute_repo(&self) -> PathBuf {
+        std::path::absolute(&self.repo).unwrap_or_else(|_| self.repo.clone())
+    }
+}
+
+/// A mounted filesystem, served by [`Mounted::run`] until it is unmounted.
+pub struct Mounted {
+    fs: ValFs,
+    session: fuser::Session<ValFs>,
+    mountpoint: PathBuf,
+}
+
+/// Mounts `state` as `config` says, on the mountpoint with its links resolved, named after the
+/// repository (`valfs:/abs/repo.git`, type `fuse.valfs` in the mount table).
+pub fn mount(config: &MountConfig, state: State) -> io::Result<Mounted> {
+    let mountpoint = config
+        .mountpoint
+        .canonicalize()
+        .unwrap_or_else(|_| config.mountpoint.clone());
+    let fsname = format!("valfs:{}", config.absolute_repo().display());
+    let fs = ValFs::new(state);
+    let mut cfg = ValFs::config(config.read_only, config.allow_other, &fsname);
+    cfg.mount_options
+        .extend(config.kernel_flags.iter().filter_map(|f| kernel_flag(f)));
+    if crate::sys::uid() == 0 {
+        // fuser mounts directly as root and passes the subtype to fusermount3 only; tell the
+        // kernel too, so the mount table says `fuse.valfs` (for findmnt -t, umount -t).
+        cfg.mount_options
+            .push(fuser::MountOption::CUSTOM("subtype=valfs".into()));
+    }
+    let session = fuser::Session::new(fs.clone(), &mountpoint, &cfg).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot mount on {}: {e}", mountpoint.display()),
+        )
+    })?;
+    fs.set_notifier(session.notifier());
+    Ok(Mounted {
+        fs,
+        session,
+        mountpoint,
+    })
+}
+
+impl Mounted {
+    /// The filesystem, for the daemon's threads.
+    pub fn fs(&self) -> &ValFs {
+        &self.fs
+    }
+
+    /// Where it is mounted (links resolved).
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// A handle that unmounts from another thread, ending [`Mounted::run`].
+    pub fn unmounter(&mut self) -> Unmounter {
+        Unmounter(self.session.unmount_callable())
+    }
+
+    /// Serves the kernel's requests until the filesystem is unmounted.
+    pub fn run(self) -> io::Result<()> {
+        self.session.run()
+    }
+}
+
+/// Unmounts a [`Mounted`] from another thread.
+pub struct Unmounter(fuser::SessionUnmounter);
+
+impl Unmounter {
+    pub fn unmount(&mut self) -> io::Result<()> {
+        self.0.unmount()
+    }
+}
+
+/// The daemon's work on a mounted filesystem, each done as a writer (it may commit).
+impl ValFs {
+    /// Commits what is pending, then tells the kernel what that changed: processes still in a
+    /// lazily detached mount see it. The last commit before an unmount.
+    pub fn settle(&self) -> Result<(), FsError> {
+        let inval = self.background(State::settle)?;
+        self.invalidate(&inval);
+        Ok(())
+    }
+
+    /// Commits coalesced edits whose quiet has come, follows other writers of the branch, and
+    /// tells the kernel what changed. Returns what is pending: (edits, files).
+    pub fn tick(&self) -> (usize, usize) {
+        let (inval, pending) = self.background(|st| {
+            if let Err(e) = st.tick() {
+                log::error!("coalesced commit failed: {e}");
+            }
+            if let Err(e) = st.follow_head() {
+                log::debug!("following the branch: {e}");
+            }
+            (st.take_inval(), st.pending_work())
+        });
+        self.invalidate(&inval);
+        pending
+    }
+}
+
+/// A generic mount flag for the kernel (`noexec`, `nosuid`, ...); None for another name.
+fn kernel_flag(name: &str) -> Option<fuser::MountOption> {
+    use fuser::MountOption as M;
+    Some(match name {
+        "dev" => M::Dev,
+        "nodev" => M::NoDev,
+        "suid" => M::Suid,
+        "nosuid" => M::NoSuid,
+        "exec" => M::Exec,
+        "noexec" => M::NoExec,
+        "atime" => M::Atime,
+        "noatime" => M::NoAtime,
+        "sync" => M::Sync,
+        "async" => M::Async,
+        "dirsync" => M::DirSync,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -94,5 +220,19 @@ mod tests {
         assert!(o.owner_forced);
         assert_eq!((o.uid, o.gid, o.umask), (crate::sys::uid(), 100, 0o27));
         assert_eq!(o.coalesce, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn generic_flags_reach_the_kernel_and_other_names_do_not() {
+        assert!(matches!(
+            kernel_flag("noexec"),
+            Some(fuser::MountOption::NoExec)
+        ));
+        assert!(matches!(
+            kernel_flag("dirsync"),
+            Some(fuser::MountOption::DirSync)
+        ));
+        assert!(kernel_flag("noauto").is_none());
+        assert!(kernel_flag("ro").is_none());
     }
 }
