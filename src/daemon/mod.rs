@@ -7,7 +7,7 @@ mod status;
 pub use registry::{is_mounted, log_file};
 pub use status::status;
 
-use crate::fs::{MountConfig, State, Unmounter, ValFs};
+use crate::fs::{MountConfig, State, UnmountError, Unmounter, ValFs};
 use crate::store::Store;
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -258,29 +258,7 @@ fn notify_systemd(state: &str) {
 pub fn umount(mountpoint: &Path, only_stale: bool) -> Result<(), DaemonError> {
     let pid = registry::read(mountpoint).map(|e| e.pid);
     if let Some(pid) = pid.filter(|&p| p > 0 && crate::sys::dead(p)) {
-        // The daemon died: never touch the mount (a request would wait forever on a daemon
-        // stuck as a zombie). Abort its connection, then detach it.
-        let abs = std::path::absolute(mountpoint)?;
-        let _ = crate::sys::abort_mount(&abs);
-        match crate::sys::umount(&abs, true) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                std::process::Command::new("fusermount3")
-                    .arg("-uz")
-                    .arg(&abs)
-                    .status()?;
-            }
-            Err(e) => {
-                return Err(DaemonError::Setup(format!(
-                    "umount {}: {e}",
-                    mountpoint.display()
-                )));
-            }
-        }
-        let _ = std::fs::remove_file(registry::file(mountpoint));
-        log::info!("cleared the mount of daemon {pid}, which had died");
-        return Ok(());
+        return clear_dead_mount(mountpoint, pid);
     }
     let stale = registry::is_stale(mountpoint);
     if only_stale && !stale {
@@ -292,51 +270,44 @@ pub fn umount(mountpoint: &Path, only_stale: bool) -> Result<(), DaemonError> {
             mountpoint.display()
         )));
     }
-    match crate::sys::umount(mountpoint, stale) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            return Err(DaemonError::Setup(format!(
-                "{}: busy (files are open there; close them, or leave the directory)",
-                mountpoint.display()
-            )));
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            // Not root: fuse3's set-uid helper unmounts what this user mounted.
-            let mut cmd = std::process::Command::new("fusermount3");
-            cmd.arg("-u");
-            if stale {
-                cmd.arg("-z");
-            }
-            let st = cmd.arg(mountpoint).status().map_err(|e| {
-                DaemonError::Setup(format!(
-                    "umount {}: not permitted, and fusermount3 (package fuse3) cannot run: {e}",
-                    mountpoint.display()
-                ))
-            })?;
-            if !st.success() {
-                return Err(DaemonError::Setup(format!(
-                    "fusermount3 -u {} failed",
-                    mountpoint.display()
-                )));
-            }
-        }
-        Err(e) => {
+    crate::fs::unmount_path(mountpoint, stale)
+        .map_err(|e| DaemonError::Setup(e.describe(mountpoint)))?;
+    if let Some(pid) = pid.filter(|&p| p > 0 && p != std::process::id() as i32) {
+        wait_for_daemon(mountpoint, pid);
+    }
+    Ok(())
+}
+
+/// Clears the mount of a daemon that died. Never touches the mount (a request would wait
+/// forever on a daemon stuck as a zombie): aborts its connection, then detaches it.
+fn clear_dead_mount(mountpoint: &Path, pid: i32) -> Result<(), DaemonError> {
+    let abs = std::path::absolute(mountpoint)?;
+    let _ = crate::sys::abort_mount(&abs);
+    match crate::fs::unmount_path(&abs, true) {
+        Ok(()) | Err(UnmountError::HelperFailed) => {}
+        Err(UnmountError::Refused(e)) if e.raw_os_error() == Some(libc::EINVAL) => {}
+        Err(UnmountError::Refused(e)) => {
             return Err(DaemonError::Setup(format!(
                 "umount {}: {e}",
                 mountpoint.display()
             )));
         }
+        Err(UnmountError::NoHelper(e)) => return Err(DaemonError::Io(e)),
     }
-    if let Some(pid) = pid.filter(|&p| p > 0 && p != std::process::id() as i32) {
-        for _ in 0..600 {
-            if !crate::sys::alive(pid) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if !crate::sys::alive(pid) {
-            let _ = std::fs::remove_file(registry::file(mountpoint));
-        }
-    }
+    let _ = std::fs::remove_file(registry::file(mountpoint));
+    log::info!("cleared the mount of daemon {pid}, which had died");
     Ok(())
+}
+
+/// Waits up to 30 s for the daemon to commit and exit, then drops its registry entry.
+fn wait_for_daemon(mountpoint: &Path, pid: i32) {
+    for _ in 0..600 {
+        if !crate::sys::alive(pid) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !crate::sys::alive(pid) {
+        let _ = std::fs::remove_file(registry::file(mountpoint));
+    }
 }

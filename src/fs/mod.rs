@@ -12,7 +12,7 @@ mod state;
 
 pub use crate::store::HistoryIndex;
 pub use error::{FsError, errno};
-pub use mount::{LOG_FILTER, MountConfig, Mounted, Unmounter, mount};
+pub use mount::{LOG_FILTER, MountConfig, Mounted, UnmountError, Unmounter, mount, unmount_path};
 pub use state::{Attr, Cache, Naming, Options, Prepared, SetAttr, State, Written};
 
 use crate::store::Store;

@@ -201,6 +201,60 @@ fn kernel_flag(name: &str) -> Option<fuser::MountOption> {
     })
 }
 
+/// Why a FUSE mount was not taken down.
+#[derive(Debug)]
+pub enum UnmountError {
+    /// umount(2) failed (`EBUSY`: files are open there; `EINVAL`: nothing is mounted there).
+    Refused(io::Error),
+    /// umount(2) is not permitted, and fuse3's set-uid helper cannot run.
+    NoHelper(io::Error),
+    /// fuse3's set-uid helper ran and failed.
+    HelperFailed,
+}
+
+impl UnmountError {
+    /// What went wrong unmounting `mountpoint`, for the user.
+    pub fn describe(&self, mountpoint: &Path) -> String {
+        let mnt = mountpoint.display();
+        match self {
+            UnmountError::Refused(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                format!("{mnt}: busy (files are open there; close them, or leave the directory)")
+            }
+            UnmountError::Refused(e) => format!("umount {mnt}: {e}"),
+            UnmountError::NoHelper(e) => format!(
+                "umount {mnt}: not permitted, and fusermount3 (package fuse3) cannot run: {e}"
+            ),
+            UnmountError::HelperFailed => format!("fusermount3 -u {mnt} failed"),
+        }
+    }
+}
+
+/// Takes the FUSE mount on `mountpoint` down (with `lazy`, detaches it even while in use).
+/// Where umount(2) is not permitted (not root), fuse3's set-uid helper unmounts what this user
+/// mounted.
+pub fn unmount_path(mountpoint: &Path, lazy: bool) -> Result<(), UnmountError> {
+    match crate::sys::umount(mountpoint, lazy) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            let mut cmd = std::process::Command::new("fusermount3");
+            cmd.arg("-u");
+            if lazy {
+                cmd.arg("-z");
+            }
+            let status = cmd
+                .arg(mountpoint)
+                .status()
+                .map_err(UnmountError::NoHelper)?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(UnmountError::HelperFailed)
+            }
+        }
+        Err(e) => Err(UnmountError::Refused(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +288,13 @@ mod tests {
         ));
         assert!(kernel_flag("noauto").is_none());
         assert!(kernel_flag("ro").is_none());
+    }
+
+    #[test]
+    fn an_unmount_refused_while_busy_says_why() {
+        let busy = UnmountError::Refused(io::Error::from_raw_os_error(libc::EBUSY));
+        assert!(busy.describe(Path::new("m")).starts_with("m: busy"));
+        let failed = UnmountError::HelperFailed.describe(Path::new("m"));
+        assert_eq!(failed, "fusermount3 -u m failed");
     }
 }
