@@ -176,7 +176,7 @@ pub fn trim_heap() {
     unsafe { libc::malloc_trim(0) };
 }
 
-/// Gives threads started from now on (fuser's workers) big stacks: deep values are walked
+/// Gives threads started from now on (the FUSE session's workers) big stacks: deep values are walked
 /// recursively, and a stack overflow would take the whole mount down.
 pub fn big_thread_stacks() {
     if std::env::var_os("RUST_MIN_STACK").is_none() {

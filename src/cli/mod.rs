@@ -1,5 +1,5 @@
 //! The command line: arguments -> store calls, and for `valfs mount` -> a
-//! [`crate::daemon::MountConfig`].
+//! [`crate::fs::MountConfig`].
 
 mod mount;
 
@@ -7,7 +7,7 @@ pub use mount::MountArgs;
 
 use crate::codec::{self, Format};
 use crate::store::{self, Edit, Store, StoreError};
-use crate::value::Path;
+use crate::value::{Path, Value};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -200,163 +200,217 @@ impl Cli {
 /// Runs a subcommand other than `mount`/`umount`, writing its output to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match &cli.command {
-        Command::Init { format } => {
-            let format = Format::from_name(format).unwrap_or(Format::Json);
-            let path = cli.repo_path();
-            Store::init(&path, format, &cli.branch)?;
-            writeln!(
-                out,
-                "initialised an empty {format} store in {}",
-                path.display()
-            )?;
-        }
-        Command::Import { file, path, format } => {
-            // Bulk work: on a busy machine, the mounts' reads go first.
-            crate::sys::lower_priority(10);
-            let store = cli.open()?;
-            let mut text = String::new();
-            if file == "-" {
-                std::io::stdin().read_to_string(&mut text)?;
-            } else {
-                text = std::fs::read_to_string(file)
-                    .map_err(|e| CliError::Message(format!("{file}: {e}")))?;
-            }
-            let format = import_format(format.as_deref(), file, store.format());
-            let value = format.parse(&text).map_err(|e| {
-                CliError::Message(format!("{file}: {e} (read as {format}; see --format)"))
-            })?;
-            let path = Path::parse(path);
-            if path.is_root() && !value.is_collection() {
-                return Err(CliError::Message(format!(
-                    "{file}: the root value must be a map or a vector"
-                )));
-            }
-            let total = value.node_count();
-            let mut progress = Progress::new(total);
-            let node = store.write_value_packed(&value, &mut |n| progress.add(n))?;
-            progress.done();
-            let msg = format!("import {path}");
-            store.apply(&[Edit::Put(path, node)], &msg)?;
-        }
+        Command::Init { format } => init(cli, format, out),
+        Command::Import { file, path, format } => import(cli, file, path, format.as_deref()),
         Command::Export {
             at,
             pretty,
             format,
             path,
-        } => {
-            let store = cli.open()?;
-            let commit = match at {
-                Some(rev) => store.resolve(rev)?,
-                None => store.head_commit()?,
-            };
-            let node = store.node_at(store.commit_root(commit)?, &Path::parse(path))?;
-            let value = store.read_value(node)?;
-            let format = format
-                .as_deref()
-                .and_then(Format::from_name)
-                .unwrap_or(store.format());
-            writeln!(
-                out,
-                "{}",
-                if *pretty {
-                    format.print_pretty(&value)?
-                } else {
-                    format.print(&value)?
-                }
-            )?;
+        } => export(cli, at.as_deref(), *pretty, format.as_deref(), path, out),
+        Command::Get { at, path } => get(cli, at.as_deref(), path, out),
+        Command::Set { path, text } => set(cli, path, text),
+        Command::Rm { path } => rm(cli, path),
+        Command::Mv { from, to } => mv(cli, from, to),
+        Command::Log { path, max_count } => log(cli, path, *max_count, out),
+        Command::Diff { rev, rev2 } => diff(cli, rev, rev2.as_deref(), out),
+        Command::Revert { rev } => revert(cli, rev),
+        Command::Restore { rev, path, to } => restore(cli, rev, path, to.as_deref()),
+        Command::Mount(_) | Command::Umount { .. } | Command::Status => Err(CliError::Message(
+            "mount and umount are run by the daemon".into(),
+        )),
+        Command::Gc => gc(cli),
+    }
+}
+
+/// `valfs init`: a store holding an empty map.
+fn init(cli: &Cli, format: &str, out: &mut dyn Write) -> Result<(), CliError> {
+    let format = Format::from_name(format).unwrap_or(Format::Json);
+    let path = cli.repo_path();
+    Store::init(&path, format, &cli.branch)?;
+    writeln!(
+        out,
+        "initialised an empty {format} store in {}",
+        path.display()
+    )?;
+    Ok(())
+}
+
+/// `valfs import`: a document replaces the value (or the subtree at `path`) in one commit.
+fn import(cli: &Cli, file: &str, path: &str, format: Option<&str>) -> Result<(), CliError> {
+    // Bulk work: on a busy machine, the mounts' reads go first.
+    crate::sys::lower_priority(10);
+    let store = cli.open()?;
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text =
+            std::fs::read_to_string(file).map_err(|e| CliError::Message(format!("{file}: {e}")))?;
+    }
+    let format = import_format(format, file, store.format());
+    let value = format
+        .parse(&text)
+        .map_err(|e| CliError::Message(format!("{file}: {e} (read as {format}; see --format)")))?;
+    let path = Path::parse(path);
+    if path.is_root() && !value.is_collection() {
+        return Err(CliError::Message(format!(
+            "{file}: the root value must be a map or a vector"
+        )));
+    }
+    let total = value.node_count();
+    let mut progress = Progress::new(total);
+    let node = store.write_value_packed(&value, &mut |n| progress.add(n))?;
+    progress.done();
+    let msg = format!("import {path}");
+    store.apply(&[Edit::Put(path, node)], &msg)?;
+    Ok(())
+}
+
+/// The commit `rev` names, or the branch head without one.
+fn commit_at(store: &Store, rev: Option<&str>) -> Result<store::Oid, StoreError> {
+    match rev {
+        Some(rev) => store.resolve(rev),
+        None => store.head_commit(),
+    }
+}
+
+/// The value at `path` in the commit `at` names (default: the head).
+fn value_at(store: &Store, at: Option<&str>, path: &str) -> Result<Value, StoreError> {
+    let commit = commit_at(store, at)?;
+    let node = store.node_at(store.commit_root(commit)?, &Path::parse(path))?;
+    store.read_value(node)
+}
+
+/// `valfs export`: the value (or a subtree), in the store's format or another.
+fn export(
+    cli: &Cli,
+    at: Option<&str>,
+    pretty: bool,
+    format: Option<&str>,
+    path: &str,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let value = value_at(&store, at, path)?;
+    let format = format.and_then(Format::from_name).unwrap_or(store.format());
+    writeln!(
+        out,
+        "{}",
+        if pretty {
+            format.print_pretty(&value)?
+        } else {
+            format.print(&value)?
         }
-        Command::Get { at, path } => {
-            let store = cli.open()?;
-            let commit = match at {
-                Some(rev) => store.resolve(rev)?,
-                None => store.head_commit()?,
-            };
-            let node = store.node_at(store.commit_root(commit)?, &Path::parse(path))?;
-            let value = store.read_value(node)?;
-            writeln!(out, "{}", store.format().print(&value)?)?;
-        }
-        Command::Set { path, text } => {
-            let store = cli.open()?;
-            let value = codec::parse_file_text(store.format(), text.as_bytes())?;
-            let path = Path::parse(path);
-            let edit = Edit::Set(path, value);
-            store.apply(std::slice::from_ref(&edit), &edit.describe())?;
-        }
-        Command::Rm { path } => {
-            let store = cli.open()?;
-            let path = Path::parse(path);
-            if path.is_root() {
-                return Err(CliError::Message("cannot remove the root".into()));
+    )?;
+    Ok(())
+}
+
+/// `valfs get`: one key's value.
+fn get(cli: &Cli, at: Option<&str>, path: &str, out: &mut dyn Write) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let value = value_at(&store, at, path)?;
+    writeln!(out, "{}", store.format().print(&value)?)?;
+    Ok(())
+}
+
+/// `valfs set`: a key from a file's text.
+fn set(cli: &Cli, path: &str, text: &str) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let value = codec::parse_file_text(store.format(), text.as_bytes())?;
+    let path = Path::parse(path);
+    let edit = Edit::Set(path, value);
+    store.apply(std::slice::from_ref(&edit), &edit.describe())?;
+    Ok(())
+}
+
+/// `valfs rm`: a key or element goes, with the modes and owners set on it.
+fn rm(cli: &Cli, path: &str) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let path = Path::parse(path);
+    if path.is_root() {
+        return Err(CliError::Message("cannot remove the root".into()));
+    }
+    let edit = Edit::Remove(path);
+    apply_with_perms(&store, &edit)
+}
+
+/// `valfs mv`: a key moves, with the modes and owners set on it.
+fn mv(cli: &Cli, from: &str, to: &str) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let (from, to) = (Path::parse(from), Path::parse(to));
+    let edit = Edit::Move(from, to);
+    apply_with_perms(&store, &edit)
+}
+
+/// `valfs log`: the commits (that changed `path`), newest first.
+fn log(
+    cli: &Cli,
+    path: &str,
+    max_count: Option<usize>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let store = cli.open()?;
+    for e in store.log(&Path::parse(path), max_count)? {
+        writeln!(
+            out,
+            "{} {} {}",
+            &e.commit.to_string()[..12],
+            utc_timestamp(e.time),
+            e.summary
+        )?;
+    }
+    Ok(())
+}
+
+/// `valfs diff`: the paths changed between two versions (the second defaults to the head).
+fn diff(cli: &Cli, rev: &str, rev2: Option<&str>, out: &mut dyn Write) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let a = store.commit_root(store.resolve(rev)?)?;
+    let b = store.commit_root(commit_at(&store, rev2)?)?;
+    let f = store.format();
+    for c in store.diff(a, b)? {
+        match (&c.old, &c.new) {
+            (Some(o), Some(n)) => {
+                writeln!(out, "~ {}: {} -> {}", c.path, f.print(o)?, f.print(n)?)?
             }
-            let edit = Edit::Remove(path);
-            apply_with_perms(&store, &edit)?;
+            (None, Some(n)) => writeln!(out, "+ {}: {}", c.path, f.print(n)?)?,
+            (Some(o), None) => writeln!(out, "- {}: {}", c.path, f.print(o)?)?,
+            (None, None) => {}
         }
-        Command::Mv { from, to } => {
-            let store = cli.open()?;
-            let (from, to) = (Path::parse(from), Path::parse(to));
-            let edit = Edit::Move(from, to);
-            apply_with_perms(&store, &edit)?;
-        }
-        Command::Log { path, max_count } => {
-            let store = cli.open()?;
-            for e in store.log(&Path::parse(path), *max_count)? {
-                writeln!(
-                    out,
-                    "{} {} {}",
-                    &e.commit.to_string()[..12],
-                    utc_timestamp(e.time),
-                    e.summary
-                )?;
-            }
-        }
-        Command::Diff { rev, rev2 } => {
-            let store = cli.open()?;
-            let a = store.commit_root(store.resolve(rev)?)?;
-            let b = store.commit_root(match rev2 {
-                Some(r) => store.resolve(r)?,
-                None => store.head_commit()?,
-            })?;
-            let f = store.format();
-            for c in store.diff(a, b)? {
-                match (&c.old, &c.new) {
-                    (Some(o), Some(n)) => {
-                        writeln!(out, "~ {}: {} -> {}", c.path, f.print(o)?, f.print(n)?)?
-                    }
-                    (None, Some(n)) => writeln!(out, "+ {}: {}", c.path, f.print(n)?)?,
-                    (Some(o), None) => writeln!(out, "- {}: {}", c.path, f.print(o)?)?,
-                    (None, None) => {}
-                }
-            }
-        }
-        Command::Revert { rev } => {
-            let store = cli.open()?;
-            let commit = store.resolve(rev)?;
-            let short = &commit.to_string()[..7];
-            store.commit_root_tree(store.commit_root(commit)?, &format!("revert to {short}"))?;
-        }
-        Command::Restore { rev, path, to } => {
-            let store = cli.open()?;
-            let from = Path::parse(path);
-            let to = to.as_deref().map_or_else(|| from.clone(), Path::parse);
-            store.restore(rev, &from, &to)?;
-        }
-        Command::Mount(_) | Command::Umount { .. } | Command::Status => {
-            return Err(CliError::Message(
-                "mount and umount are run by the daemon".into(),
-            ));
-        }
-        Command::Gc => {
-            let store = cli.open()?;
-            let status = std::process::Command::new("git")
-                .arg("--git-dir")
-                .arg(store.path())
-                .args(["gc", "--quiet"])
-                .status()
-                .map_err(|e| CliError::Message(format!("gc needs git installed: {e}")))?;
-            if !status.success() {
-                return Err(CliError::Message(format!("git gc failed ({status})")));
-            }
-        }
+    }
+    Ok(())
+}
+
+/// `valfs revert`: the value of `rev` as a new commit.
+fn revert(cli: &Cli, rev: &str) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let commit = store.resolve(rev)?;
+    let short = &commit.to_string()[..7];
+    store.commit_root_tree(store.commit_root(commit)?, &format!("revert to {short}"))?;
+    Ok(())
+}
+
+/// `valfs restore`: the subtree at `path` as it was at `rev`, to `to` (default: `path`).
+fn restore(cli: &Cli, rev: &str, path: &str, to: Option<&str>) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let from = Path::parse(path);
+    let to = to.map_or_else(|| from.clone(), Path::parse);
+    store.restore(rev, &from, &to)?;
+    Ok(())
+}
+
+/// `valfs gc`: `git gc` on the repository.
+fn gc(cli: &Cli) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let status = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(store.path())
+        .args(["gc", "--quiet"])
+        .status()
+        .map_err(|e| CliError::Message(format!("gc needs git installed: {e}")))?;
+    if !status.success() {
+        return Err(CliError::Message(format!("git gc failed ({status})")));
     }
     Ok(())
 }

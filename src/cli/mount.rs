@@ -1,8 +1,8 @@
 //! `valfs mount`: its arguments, the `-o` option lists that mount(8), fstab and `valfs mount -o`
-//! give, and mount(8)'s own form, resolved into one [`MountConfig`] for the daemon.
+//! give, and mount(8)'s own form, resolved into one [`MountConfig`]: what the filesystem mounts.
 
 use super::{Cli, CliError};
-use crate::daemon::MountConfig;
+use crate::fs::MountConfig;
 use clap::Args;
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -1,19 +1,18 @@
 //! The mount's lifecycle: checks, logging, readiness, signals, the registry of running mounts
 //! and a clean unmount that commits what is pending.
 
-mod config;
 pub mod registry;
 mod status;
 
-pub use config::MountConfig;
 pub use registry::{is_mounted, log_file};
 pub use status::status;
 
-use crate::fs::{State, ValFs};
+use crate::fs::{MountConfig, State, UnmountError, Unmounter, ValFs};
 use crate::store::Store;
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +30,7 @@ pub enum DaemonError {
 /// Sets up logging once: `RUST_LOG` levels, no timestamps under journald.
 pub fn init_logging() {
     let mut b = env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("warn,fuser=error"),
+        env_logger::Env::default().default_filter_or(crate::fs::LOG_FILTER),
     );
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         b.format_timestamp(None);
@@ -102,98 +101,25 @@ pub fn mount(args: &MountConfig) -> Result<(), DaemonError> {
 fn serve(args: &MountConfig, ready: &mut Option<std::fs::File>) -> Result<(), DaemonError> {
     crate::sys::big_thread_stacks();
     let signals = crate::sys::block_signals();
-    crate::store::cache::configure();
-    let store = if args.create {
-        Store::open_or_init(&args.repo, &args.branch)?
-    } else {
-        Store::open(&args.repo, &args.branch)?
-    };
-    if !args.adopt {
-        store.check_ours()?;
-    }
-    store.head_commit()?;
-    store.clear_stale_lock(Duration::from_secs(2))?;
-    let repo = std::path::absolute(&args.repo).unwrap_or_else(|_| args.repo.clone());
-    let mountpoint = args
-        .mountpoint
-        .canonicalize()
-        .unwrap_or_else(|_| args.mountpoint.clone());
-    let fsname = format!("valfs:{}", repo.display());
-    let mut state = State::new(store, args.fs_options())?;
-    // The .history index, before the mount is ready: read from the repository where an
-    // earlier mount saved it (milliseconds for 100,000 versions), else built (a first mount of
-    // a long history walks it once).
-    match crate::fs::HistoryIndex::build(&args.repo, &args.branch) {
-        Ok(index) => state.offer_history(index),
-        Err(e) => log::warn!("indexing history: {e}"),
-    }
-    crate::sys::trim_heap();
-    let fs = ValFs::new(state);
-    let mut cfg = ValFs::config(args.read_only, args.allow_other, &fsname);
-    cfg.mount_options
-        .extend(args.kernel_flags.iter().filter_map(|f| kernel_flag(f)));
-    if crate::sys::uid() == 0 {
-        // fuser mounts directly as root and passes the subtype to fusermount3 only; tell the
-        // kernel too, so the mount table says `fuse.valfs` (for findmnt -t, umount -t).
-        cfg.mount_options
-            .push(fuser::MountOption::CUSTOM("subtype=valfs".into()));
-    }
-    let mut session = fuser::Session::new(fs.clone(), &mountpoint, &cfg).map_err(|e| {
-        DaemonError::Setup(format!("cannot mount on {}: {e}", mountpoint.display()))
-    })?;
-    fs.set_notifier(session.notifier());
-    let mut unmounter = session.unmount_callable();
-
-    let reg = std::sync::Arc::new(std::sync::Mutex::new(registry::Registration::new(
-        registry::Entry {
-            pid: std::process::id() as i32,
-            mountpoint: mountpoint.to_string_lossy().into_owned(),
-            repo: repo.to_string_lossy().into_owned(),
-            branch: args.branch.clone(),
-            ..registry::Entry::default()
-        },
-    )));
-
-    // Stop on SIGTERM/SIGINT: commit what is pending, then unmount.
-    let fs_sig = fs.clone();
-    let mnt = mountpoint.clone();
-    std::thread::spawn(move || {
-        let sig = crate::sys::wait_signal(&signals);
-        log::info!("signal {sig}: committing and unmounting {}", mnt.display());
-        let settled = fs_sig.background(crate::fs::State::settle);
-        match settled {
-            // Processes still in a lazily detached mount see what was settled.
-            Ok(inval) => fs_sig.invalidate(&inval),
-            Err(e) => log::error!("committing pending changes failed: {e}"),
-        }
-        if let Err(e) = unmounter.unmount() {
-            log::warn!("unmount: {e}; detaching lazily");
-            let _ = crate::sys::umount(&mnt, true);
-        }
-    });
-
-    // Follow other writers, commit coalesced edits, and publish what is pending.
-    let fs_watch = fs.clone();
-    let reg_watch = reg.clone();
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(Duration::from_millis(200));
-            let (inval, pending) = fs_watch.background(|st| {
-                if let Err(e) = st.tick() {
-                    log::error!("coalesced commit failed: {e}");
-                }
-                if let Err(e) = st.follow_head() {
-                    log::debug!("following the branch: {e}");
-                }
-                (st.take_inval(), st.pending_work())
-            });
-            if let Ok(mut r) = reg_watch.lock() {
-                r.set_pending(pending.0, pending.1);
-            }
-            fs_watch.invalidate(&inval);
-        }
-    });
-
+    let state = open_state(args)?;
+    let mut mounted =
+        crate::fs::mount(args, state).map_err(|e| DaemonError::Setup(e.to_string()))?;
+    let mountpoint = mounted.mountpoint().to_path_buf();
+    let repo = args.absolute_repo();
+    let reg = Arc::new(Mutex::new(registry::Registration::new(registry::Entry {
+        pid: std::process::id() as i32,
+        mountpoint: mountpoint.to_string_lossy().into_owned(),
+        repo: repo.to_string_lossy().into_owned(),
+        branch: args.branch.clone(),
+        ..registry::Entry::default()
+    })));
+    stop_on_signal(
+        signals,
+        mounted.fs().clone(),
+        mounted.unmounter(),
+        mountpoint.clone(),
+    );
+    keep_up(mounted.fs().clone(), Arc::clone(&reg));
     log::info!(
         "mounted {} ({}) on {}",
         repo.display(),
@@ -205,7 +131,7 @@ fn serve(args: &MountConfig, ready: &mut Option<std::fs::File>) -> Result<(), Da
     }
     *ready = None;
     notify_systemd("READY=1");
-    let result = session.run();
+    let result = mounted.run();
     notify_systemd("STOPPING=1");
     if let Ok(mut r) = reg.lock() {
         r.close();
@@ -214,23 +140,58 @@ fn serve(args: &MountConfig, ready: &mut Option<std::fs::File>) -> Result<(), Da
     result.map_err(DaemonError::Io)
 }
 
-/// A generic mount flag for fuser.
-fn kernel_flag(name: &str) -> Option<fuser::MountOption> {
-    use fuser::MountOption as M;
-    Some(match name {
-        "dev" => M::Dev,
-        "nodev" => M::NoDev,
-        "suid" => M::Suid,
-        "nosuid" => M::NoSuid,
-        "exec" => M::Exec,
-        "noexec" => M::NoExec,
-        "atime" => M::Atime,
-        "noatime" => M::NoAtime,
-        "sync" => M::Sync,
-        "async" => M::Async,
-        "dirsync" => M::DirSync,
-        _ => return None,
-    })
+/// Opens the store as the mount asks and makes the filesystem's state, its `.history` index
+/// included.
+fn open_state(args: &MountConfig) -> Result<State, DaemonError> {
+    crate::store::cache::configure();
+    let store = if args.create {
+        Store::open_or_init(&args.repo, &args.branch)?
+    } else {
+        Store::open(&args.repo, &args.branch)?
+    };
+    if !args.adopt {
+        store.check_ours()?;
+    }
+    store.head_commit()?;
+    store.clear_stale_lock(Duration::from_secs(2))?;
+    let mut state = State::new(store, args.fs_options())?;
+    // The .history index, before the mount is ready: read from the repository where an
+    // earlier mount saved it (milliseconds for 100,000 versions), else built (a first mount of
+    // a long history walks it once).
+    match crate::fs::HistoryIndex::build(&args.repo, &args.branch) {
+        Ok(index) => state.offer_history(index),
+        Err(e) => log::warn!("indexing history: {e}"),
+    }
+    crate::sys::trim_heap();
+    Ok(state)
+}
+
+/// Stops on SIGTERM/SIGINT: commits what is pending, then unmounts.
+fn stop_on_signal(signals: libc::sigset_t, fs: ValFs, mut unmounter: Unmounter, mnt: PathBuf) {
+    std::thread::spawn(move || {
+        let sig = crate::sys::wait_signal(&signals);
+        log::info!("signal {sig}: committing and unmounting {}", mnt.display());
+        if let Err(e) = fs.settle() {
+            log::error!("committing pending changes failed: {e}");
+        }
+        if let Err(e) = unmounter.unmount() {
+            log::warn!("unmount: {e}; detaching lazily");
+            let _ = crate::sys::umount(&mnt, true);
+        }
+    });
+}
+
+/// Follows other writers, commits coalesced edits, and publishes what is pending.
+fn keep_up(fs: ValFs, reg: Arc<Mutex<registry::Registration>>) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let pending = fs.tick();
+            if let Ok(mut r) = reg.lock() {
+                r.set_pending(pending.0, pending.1);
+            }
+        }
+    });
 }
 
 /// Re-runs this mount in the foreground in a detached child and waits until it reports that
@@ -297,29 +258,7 @@ fn notify_systemd(state: &str) {
 pub fn umount(mountpoint: &Path, only_stale: bool) -> Result<(), DaemonError> {
     let pid = registry::read(mountpoint).map(|e| e.pid);
     if let Some(pid) = pid.filter(|&p| p > 0 && crate::sys::dead(p)) {
-        // The daemon died: never touch the mount (a request would wait forever on a daemon
-        // stuck as a zombie). Abort its connection, then detach it.
-        let abs = std::path::absolute(mountpoint)?;
-        let _ = crate::sys::abort_mount(&abs);
-        match crate::sys::umount(&abs, true) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                std::process::Command::new("fusermount3")
-                    .arg("-uz")
-                    .arg(&abs)
-                    .status()?;
-            }
-            Err(e) => {
-                return Err(DaemonError::Setup(format!(
-                    "umount {}: {e}",
-                    mountpoint.display()
-                )));
-            }
-        }
-        let _ = std::fs::remove_file(registry::file(mountpoint));
-        log::info!("cleared the mount of daemon {pid}, which had died");
-        return Ok(());
+        return clear_dead_mount(mountpoint, pid);
     }
     let stale = registry::is_stale(mountpoint);
     if only_stale && !stale {
@@ -331,51 +270,44 @@ pub fn umount(mountpoint: &Path, only_stale: bool) -> Result<(), DaemonError> {
             mountpoint.display()
         )));
     }
-    match crate::sys::umount(mountpoint, stale) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            return Err(DaemonError::Setup(format!(
-                "{}: busy (files are open there; close them, or leave the directory)",
-                mountpoint.display()
-            )));
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            // Not root: fuse3's set-uid helper unmounts what this user mounted.
-            let mut cmd = std::process::Command::new("fusermount3");
-            cmd.arg("-u");
-            if stale {
-                cmd.arg("-z");
-            }
-            let st = cmd.arg(mountpoint).status().map_err(|e| {
-                DaemonError::Setup(format!(
-                    "umount {}: not permitted, and fusermount3 (package fuse3) cannot run: {e}",
-                    mountpoint.display()
-                ))
-            })?;
-            if !st.success() {
-                return Err(DaemonError::Setup(format!(
-                    "fusermount3 -u {} failed",
-                    mountpoint.display()
-                )));
-            }
-        }
-        Err(e) => {
+    crate::fs::unmount_path(mountpoint, stale)
+        .map_err(|e| DaemonError::Setup(e.describe(mountpoint)))?;
+    if let Some(pid) = pid.filter(|&p| p > 0 && p != std::process::id() as i32) {
+        wait_for_daemon(mountpoint, pid);
+    }
+    Ok(())
+}
+
+/// Clears the mount of a daemon that died. Never touches the mount (a request would wait
+/// forever on a daemon stuck as a zombie): aborts its connection, then detaches it.
+fn clear_dead_mount(mountpoint: &Path, pid: i32) -> Result<(), DaemonError> {
+    let abs = std::path::absolute(mountpoint)?;
+    let _ = crate::sys::abort_mount(&abs);
+    match crate::fs::unmount_path(&abs, true) {
+        Ok(()) | Err(UnmountError::HelperFailed) => {}
+        Err(UnmountError::Refused(e)) if e.raw_os_error() == Some(libc::EINVAL) => {}
+        Err(UnmountError::Refused(e)) => {
             return Err(DaemonError::Setup(format!(
                 "umount {}: {e}",
                 mountpoint.display()
             )));
         }
+        Err(UnmountError::NoHelper(e)) => return Err(DaemonError::Io(e)),
     }
-    if let Some(pid) = pid.filter(|&p| p > 0 && p != std::process::id() as i32) {
-        for _ in 0..600 {
-            if !crate::sys::alive(pid) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if !crate::sys::alive(pid) {
-            let _ = std::fs::remove_file(registry::file(mountpoint));
-        }
-    }
+    let _ = std::fs::remove_file(registry::file(mountpoint));
+    log::info!("cleared the mount of daemon {pid}, which had died");
     Ok(())
+}
+
+/// Waits up to 30 s for the daemon to commit and exit, then drops its registry entry.
+fn wait_for_daemon(mountpoint: &Path, pid: i32) {
+    for _ in 0..600 {
+        if !crate::sys::alive(pid) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !crate::sys::alive(pid) {
+        let _ = std::fs::remove_file(registry::file(mountpoint));
+    }
 }

@@ -192,7 +192,13 @@ mod tests {
         for e in [Errno::EINVAL, Errno::EROFS, Errno::EFBIG, Errno::ENOSPC] {
             assert_eq!(save_errno(e), e);
         }
-        for e in [Errno::ENOENT, Errno::EISDIR, Errno::EEXIST, Errno::EIO, Errno::ENOTDIR] {
+        for e in [
+            Errno::ENOENT,
+            Errno::EISDIR,
+            Errno::EEXIST,
+            Errno::EIO,
+            Errno::ENOTDIR,
+        ] {
             assert_eq!(save_errno(e), Errno::EIO);
         }
         assert_eq!(errno(&FsError::Daemon("a thread died".into())), Errno::EIO);

@@ -38,7 +38,7 @@ use std::time::SystemTime;
 pub type Ino = u64;
 pub const ROOT: Ino = 1;
 /// The numbers of the views' own folders at the root (see `state::view`): this one and the
-/// next few, up to [`FIRST`].
+/// next few, below the first slot's.
 pub const FIRST_VIEW: Ino = 2;
 
 /// The number of the first slot.

@@ -6,11 +6,13 @@ mod error;
 mod handlers;
 pub mod inode;
 mod kernel;
+mod mount;
 pub mod scratch;
 mod state;
 
 pub use crate::store::HistoryIndex;
 pub use error::{FsError, errno, save_errno};
+pub use mount::{LOG_FILTER, MountConfig, Mounted, UnmountError, Unmounter, mount, unmount_path};
 pub use state::{Attr, Cache, Naming, Options, Prepared, SetAttr, State, Written};
 
 use crate::store::Store;

@@ -42,7 +42,7 @@ impl State {
         self.deferred.take()
     }
 
-    /// Completes a commit left to the caller with what [`Deferred::run`] gave. If it failed,
+    /// Completes a commit left to the caller with what `Deferred::run` gave. If it failed,
     /// the view is what it was before the edit and the files it saved are unsaved again, as
     /// when a commit made at once fails.
     pub fn finish_deferred(
