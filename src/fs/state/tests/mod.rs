@@ -3,70 +3,162 @@
 //! vector gaps run here in milliseconds (the mount tests run the same with real tools).
 
 use super::*;
-use crate::codec::{Format, json};
+use crate::codec::{Format, edn, json};
 
+mod attr;
+mod commit;
+mod handles;
+mod history;
+mod listing;
+mod namespace;
+mod open;
+mod perms;
+mod rename;
+mod resolve;
+mod scratch_files;
+mod squash;
+mod view;
+
+/// A `State` over a real store in a temporary directory.
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    opts: Options,
     st: State,
 }
 
+/// Who creates files in most tests: root, with the usual umask, asking for 0666.
 const ROOT_USER: Creator = Creator {
-    mode: 0o100644,
+    mode: 0o100666,
     umask: 0o022,
     uid: 0,
     gid: 0,
 };
 
+/// Who makes folders in most tests (`mkdir` asks for 0777).
+const ROOT_DIR: Creator = Creator {
+    mode: 0o40777,
+    ..ROOT_USER
+};
+
+/// What `Fixture::new` shows for a file and a folder nobody changed the mode of.
+const FILE_MODE: u16 = 0o644;
+const DIR_MODE: u16 = 0o755;
+
 impl Fixture {
-    /// A state over a new store holding `doc`.
+    /// A state over a new JSON store holding `doc`.
     fn new(doc: &str) -> Fixture {
+        Fixture::with(Format::Json, doc, |_| {})
+    }
+
+    /// A state over a new EDN store holding `doc`.
+    fn edn(doc: &str) -> Fixture {
+        Fixture::with(Format::Edn, doc, |_| {})
+    }
+
+    /// A state over a new store holding `doc`, mounted with options changed by `opts`.
+    fn with(format: Format, doc: &str, opts: impl FnOnce(&mut Options)) -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::init(&dir.path().join("repo.git"), Format::Json, "main").expect("init");
-        let value = json::parse(doc).expect("JSON");
+        let store = Store::init(&dir.path().join("repo.git"), format, "main").expect("init");
+        let value = match format {
+            Format::Json => json::parse(doc),
+            Format::Edn => edn::parse(doc),
+        }
+        .expect("document");
         store
             .apply(&[Edit::Set(Path::root(), value)], "import")
             .expect("import");
-        let opts = Options {
+        let mut o = Options {
             umask: 0o022,
             ..Options::default()
         };
+        opts(&mut o);
         let st = State::new(
             Store::open(&dir.path().join("repo.git"), "main").expect("open"),
-            opts,
+            o.clone(),
         )
         .expect("state");
-        Fixture { _dir: dir, st }
+        Fixture { dir, opts: o, st }
     }
 
+    fn repo(&self) -> std::path::PathBuf {
+        self.dir.path().join("repo.git")
+    }
+
+    /// Unmounts (committing what is pending, as the daemon does) and mounts the same
+    /// repository again: a new state that knows only what the repository keeps.
+    fn remount(&mut self) {
+        self.st.settle().expect("settle");
+        let store = Store::open(&self.repo(), "main").expect("open");
+        self.st = State::new(store, self.opts.clone()).expect("state");
+    }
+
+    /// Another writer (the CLI, another mount) commits `edits` on the branch.
+    fn other_writer(&self, edits: &[Edit]) {
+        Store::open(&self.repo(), "main")
+            .expect("open")
+            .apply(edits, "another writer")
+            .expect("apply")
+            .expect("a commit");
+    }
+
+    /// The commits on the branch.
     fn commits(&self) -> usize {
-        let mut n = 0;
-        let mut cur = self.st.store.head_commit().ok();
-        while let Some(c) = cur {
-            n += 1;
-            cur = self
-                .st
-                .store
-                .repo()
-                .find_commit(c)
-                .ok()
-                .and_then(|c| c.parent_id(0).ok());
-        }
-        n
+        self.messages().len()
     }
 
+    /// The branch's commit messages (first lines), newest first.
+    fn messages(&self) -> Vec<String> {
+        self.st
+            .store
+            .log(&Path::root(), None)
+            .expect("log")
+            .into_iter()
+            .map(|e| e.summary)
+            .collect()
+    }
+
+    /// The committed value (JSON stores).
     fn value(&self) -> serde_json::Value {
-        let head = self.st.store.head_commit().expect("head");
-        let root = self.st.store.commit_root(head).expect("root");
-        let v = self.st.store.read_value(Node::Dir(root)).expect("value");
-        serde_json::from_str(&Format::Json.print(&v).expect("print")).expect("JSON")
+        serde_json::from_str(&self.text()).expect("JSON")
     }
 
+    /// The committed value as the store's format prints it.
+    fn text(&self) -> String {
+        let head = self.st.store.head_commit().expect("head");
+        self.text_at(head)
+    }
+
+    /// The value at a commit as the store's format prints it.
+    fn text_at(&self, commit: Oid) -> String {
+        let root = self.st.store.commit_root(commit).expect("root");
+        let v = self.st.store.read_value(Node::Dir(root)).expect("value");
+        self.st.store.format().print(&v).expect("print")
+    }
+
+    /// The values of every commit of the branch, newest first.
+    fn all_values(&self) -> Vec<serde_json::Value> {
+        self.st
+            .store
+            .log(&Path::root(), None)
+            .expect("log")
+            .into_iter()
+            .map(|e| serde_json::from_str(&self.text_at(e.commit)).expect("JSON"))
+            .collect()
+    }
+
+    /// The inode at a path, looked up name by name from the root as the kernel does.
     fn ino(&mut self, path: &str) -> Ino {
         let mut ino = ROOT;
         for name in path.split('/').filter(|n| !n.is_empty()) {
             ino = self.st.lookup(ino, name).expect(path).0.ino;
         }
         ino
+    }
+
+    /// `stat PATH`.
+    fn attr(&mut self, path: &str) -> Attr {
+        let ino = self.ino(path);
+        self.st.getattr(ino).expect(path)
     }
 
     /// `echo TEXT > NAME` in DIR: create (or truncate), write, flush, release.
@@ -81,6 +173,28 @@ impl Fixture {
         self.st.release(fh);
     }
 
+    /// `open(PATH, O_WRONLY|O_TRUNC)` of an existing file.
+    fn open_trunc(&mut self, path: &str) -> u64 {
+        let ino = self.ino(path);
+        self.st.open(ino, true, true, false).expect("open").fh
+    }
+
+    /// Everything a handle reads from offset 0.
+    fn read_fh(&mut self, fh: u64) -> String {
+        let data = self.st.read(fh, 0, 1 << 20).expect("read");
+        String::from_utf8(data).expect("text")
+    }
+
+    /// `cat PATH`: open for reading, read, release.
+    fn read(&mut self, path: &str) -> String {
+        let ino = self.ino(path);
+        let fh = self.st.open(ino, false, false, false).expect("open").fh;
+        let text = self.read_fh(fh);
+        self.st.release(fh);
+        text
+    }
+
+    /// `ls -a DIR` without `.history`.
     fn names(&mut self, dir: &str) -> Vec<String> {
         let d = self.ino(dir);
         let (_, l) = self.st.listing(d, None).expect("listing");
