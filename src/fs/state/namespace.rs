@@ -210,6 +210,18 @@ impl State {
         } else {
             Value::Map(Default::default())
         };
+        if let Some(path) = self.gap_insert(parent, &canonical)? {
+            // Into a vector's gap: inserted there, the later elements keep their names.
+            let own = super::perms::created(&self.opts, who, true);
+            self.perms_due
+                .push(super::perms::Due::InsertElement(path.clone(), own));
+            self.edit(
+                vec![Edit::Insert(path.clone(), value)],
+                format!("mkdir {path}"),
+            )?;
+            self.gap_filled(parent, &canonical);
+            return Ok(self.lookup(parent, &canonical)?.0);
+        }
         let path = self.child_path(parent, &canonical)?;
         self.set_created(&path, who, true)?;
         self.edit(
@@ -217,6 +229,36 @@ impl State {
             format!("mkdir {path}"),
         )?;
         Ok(self.lookup(parent, &canonical)?.0)
+    }
+
+    /// Where an entry named `canonical` in `parent` is inserted, when the name is a gap a
+    /// removal left in a live vector (the later elements keep their names until the next
+    /// listing): its committed index. `None` for any other name.
+    pub(super) fn gap_insert(&mut self, parent: Ino, canonical: &str) -> Result<Option<Path>> {
+        let Some(v) = crate::store::parse_index(canonical) else {
+            return Ok(None);
+        };
+        let Some(below) = self
+            .gaps
+            .get(&parent)
+            .filter(|g| g.contains(&v))
+            .map(|g| g.range(..v).count())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.store_path(parent)?.child(&(v - below).to_string()),
+        ))
+    }
+
+    /// The gap `canonical` names in `parent` holds an element again.
+    pub(super) fn gap_filled(&mut self, parent: Ino, canonical: &str) {
+        if let Some(v) = crate::store::parse_index(canonical)
+            && let Some(g) = self.gaps.get_mut(&parent)
+            && g.remove(&v)
+        {
+            self.gaps_generation += 1;
+        }
     }
 
     /// Removes a key (`dir` says whether rmdir or unlink was asked for).

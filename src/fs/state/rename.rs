@@ -69,6 +69,9 @@ impl State {
                 self.move_extra(parent, &r.src_name, newparent, newname);
                 self.table.rename(src, newparent, newname);
             }
+            // A key open with changes not saved yet moves as a key; its buffer follows it and
+            // is saved under the new name at its close.
+            Obj::Pending if self.is_committed(src)? => self.move_key(&r, &mut inval)?,
             Obj::Scratch | Obj::Pending => self.save_onto_key(&r, &mut inval)?,
             Obj::File { blob } if dst_scratch => self.key_to_backup(&r, blob)?,
             _ => self.move_key(&r, &mut inval)?,
@@ -128,13 +131,25 @@ impl State {
             None => self.new_key_name(r.newparent, r.dst_kind, r.newname)?,
         };
         let value = self.file_value(r.newparent, &canonical, &data)?;
-        let path = self.child_path(r.newparent, &canonical)?;
-        self.perms_onto_key(src, &path)?;
         let is_dir = value.is_collection();
-        self.edit(
-            vec![Edit::Set(path.clone(), value)],
-            format!("write {path}"),
-        )?;
+        if let Some(path) = self.gap_insert(r.newparent, &canonical)? {
+            // Into a vector's gap: inserted there.
+            let own = self.perm_of(src);
+            self.perms_due
+                .push(super::perms::Due::InsertElement(path.clone(), own));
+            self.edit(
+                vec![Edit::Insert(path.clone(), value)],
+                format!("write {path}"),
+            )?;
+            self.gap_filled(r.newparent, &canonical);
+        } else {
+            let path = self.child_path(r.newparent, &canonical)?;
+            self.perms_onto_key(src, &path)?;
+            self.edit(
+                vec![Edit::Set(path.clone(), value)],
+                format!("write {path}"),
+            )?;
+        }
         let listed = self
             .extras
             .get_mut(&r.parent)
@@ -196,6 +211,14 @@ impl State {
             Some(d) => self.inode(d)?.name.to_owned(),
             None => self.new_key_name(r.newparent, r.dst_kind, r.newname)?,
         };
+        if let Some(to) = self.gap_insert(r.newparent, &canonical)? {
+            self.move_into_gap(r, &from, &to)?;
+            self.gap_filled(r.newparent, &canonical);
+            self.removed(r.parent, &r.src_name)?;
+            self.table.rename(r.src, r.newparent, &canonical);
+            inval.entries.push((r.newparent, canonical));
+            return Ok(());
+        }
         let to = self.child_path(r.newparent, &canonical)?;
         if let Some(d) = r.dst
             && let (Ok(Obj::Dir { tree, .. }), true) =
@@ -215,5 +238,35 @@ impl State {
         self.table.rename(r.src, r.newparent, &canonical);
         inval.entries.push((r.newparent, canonical));
         Ok(())
+    }
+
+    /// A key moved into a gap a removal left in another vector: inserted at the gap's committed
+    /// index, then removed, in one commit. (From within that vector the insert would shift
+    /// the source: refused rather than guessed.)
+    fn move_into_gap(&mut self, r: &Rename, from: &Path, to: &Path) -> Result<()> {
+        let vector = &to.names()[..to.names().len() - 1];
+        if r.parent == r.newparent || from.names().starts_with(vector) {
+            return Err(FsError::Invalid(
+                "moving an element into a gap of its own vector: list the folder first".into(),
+            ));
+        }
+        let node = self.store.node_at(self.session.root(), from)?;
+        let value = self.store.read_value(node)?;
+        let own = self.perm_of(r.src);
+        self.perms_due
+            .push(super::perms::Due::InsertElement(to.clone(), own));
+        self.edit(
+            vec![Edit::Insert(to.clone(), value), Edit::Remove(from.clone())],
+            format!("mv {from} -> {to}"),
+        )
+    }
+
+    /// Whether an inode's path holds a committed entry (an open file with changes not saved
+    /// may be a key, or a new file not in the value yet).
+    fn is_committed(&mut self, ino: Ino) -> Result<bool> {
+        let Ok(path) = self.store_path(ino) else {
+            return Ok(false);
+        };
+        Ok(self.store.node_at(self.session.root(), &path).is_ok())
     }
 }

@@ -136,7 +136,6 @@ fn a_file_written_into_a_gap_is_inserted_there() {
 }
 
 #[test]
-#[ignore = "bug: mkdir into a vector's gap overwrites the element after it, commits, and returns ENOENT"]
 fn mkdir_into_a_gap_inserts_a_map_there() {
     let mut f = Fixture::new(r#"{"v": [10, 11, 12]}"#);
     let before = f.commits();
@@ -149,7 +148,6 @@ fn mkdir_into_a_gap_inserts_a_map_there() {
 }
 
 #[test]
-#[ignore = "bug: mv of a key or a temporary file into a vector's gap overwrites the element after it"]
 fn mv_into_a_gap_inserts_there() {
     let mut f = Fixture::new(r#"{"v": [10, 11, 12], "x": "X"}"#);
     let v = f.ino("v");
