@@ -56,7 +56,13 @@ impl View for History {
             .index
             .resolve(&st.store, name)
             .ok_or(FsError::NotFound)?;
-        if let Some(ino) = st.table.find(FOLDER, name)
+        // A revision's inode is that of the commit it named then: a process inside
+        // `.history/HEAD` keeps reading that version after HEAD moves on.
+        let key = match naming {
+            Naming::Moves => format!("{name}\0{commit}"),
+            _ => name.to_owned(),
+        };
+        if let Some(ino) = st.table.find(FOLDER, &key)
             && st
                 .table
                 .get(ino)
@@ -64,7 +70,7 @@ impl View for History {
         {
             return Ok((ino, naming));
         }
-        let ino = st.table.insert(FOLDER, name, Place::Version(commit), true);
+        let ino = st.table.insert(FOLDER, &key, Place::Version(commit), true);
         Ok((ino, naming))
     }
 

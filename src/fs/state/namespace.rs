@@ -267,6 +267,8 @@ impl State {
         self.touched.push(parent);
         self.not_inside_member(parent)?;
         let ino = self.lookup_ino(parent, name)?;
+        // A view's own folder is listed but is no entry of the value.
+        self.writable(ino)?;
         let canonical = self.inode(ino)?.name.to_owned();
         match self.resolve(ino)? {
             Obj::Scratch => {

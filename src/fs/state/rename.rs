@@ -33,8 +33,13 @@ impl State {
         self.not_inside_member(parent)?;
         self.not_inside_member(newparent)?;
         let src = self.lookup_ino(parent, name)?;
-        let src_name = self.inode(src)?.name.to_owned();
         let dst = self.lookup_ino(newparent, newname).ok();
+        // A view's own folder is listed but is no entry of the value.
+        self.writable(src)?;
+        if let Some(d) = dst {
+            self.writable(d)?;
+        }
+        let src_name = self.inode(src)?.name.to_owned();
         if dst.is_some() && noreplace {
             return Err(FsError::Exists);
         }

@@ -78,7 +78,6 @@ fn head_follows_new_commits_and_a_version_stays_frozen() {
 }
 
 #[test]
-#[ignore = "bug: what was looked up under .history/HEAD stops resolving once HEAD moves"]
 fn entries_looked_up_under_a_revision_stay_readable_after_it_moves() {
     // `cd .history/HEAD; git commit…; cat a`: the kernel still holds the old HEAD's inodes.
     let mut f = Fixture::new(r#"{"a": 1}"#);

@@ -119,7 +119,6 @@ fn a_commit_makes_the_kernel_drop_the_history_listing_and_moves_its_mtime() {
 }
 
 #[test]
-#[ignore = "bug: rmdir, unlink and mv of .history (and mv onto it) give ENOENT though it is listed"]
 fn changing_the_history_folder_itself_is_erofs() {
     let mut f = Fixture::new(r#"{"a": 1, "d": {}}"#);
     let ro = |r: Result<()>| matches!(r, Err(FsError::ReadOnly));
