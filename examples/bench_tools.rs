@@ -4,6 +4,7 @@
 //! ```text
 //! bench_tools git2-set REPO FROM_BRANCH TO_BRANCH PATH N   the git2 limit for a one-scalar save
 //! bench_tools lib-set REPO PATH N                          the same change through valfs's store
+//! bench_tools lib-batch REPO PATH EDITS N                  one commit setting EDITS keys of a folder
 //! bench_tools save FILE N                                  open(O_TRUNC) + write + close, timed
 //! bench_tools ops FILE SECONDS                             warm cat and stat operations per second
 //! bench_tools lat FILE -- CMD ARGS...                      cat latency idle, then while CMD runs
@@ -43,6 +44,7 @@ fn main() -> Res<()> {
     match a(0)? {
         "git2-set" => git2_set(FsPath::new(a(1)?), a(2)?, a(3)?, a(4)?, a(5)?.parse()?),
         "lib-set" => lib_set(FsPath::new(a(1)?), a(2)?, a(3)?.parse()?),
+        "lib-batch" => lib_batch(FsPath::new(a(1)?), a(2)?, a(3)?.parse()?, a(4)?.parse()?),
         "save" => save(FsPath::new(a(1)?), a(2)?.parse()?),
         "ops" => ops(FsPath::new(a(1)?), a(2)?.parse()?),
         "lat" => lat(FsPath::new(a(1)?), &args[3..]),
@@ -166,6 +168,38 @@ fn lib_set(repo: &FsPath, path: &str, n: usize) -> Res<()> {
         let t = Instant::now();
         store.apply(&[edit], "bench set")?;
         if i >= warmup() {
+            samples.push(t.elapsed());
+        }
+    }
+    println!("{{\"samples\":{}}}", samples_json(&samples));
+    Ok(())
+}
+
+/// One commit of `edits` keys set in the map folder at `path` (made when missing), as a
+/// coalesced `cp -r` or a save of many files makes it: how the tree editor scales with a batch.
+fn lib_batch(repo: &FsPath, path: &str, edits: usize, n: usize) -> Res<()> {
+    use valfs::store::{Edit, Store};
+    use valfs::value::{Path, Value};
+    let store = Store::open(repo, "main")?;
+    let folder = Path::parse(path);
+    let root = store.commit_root(store.head_commit()?)?;
+    if store.node_at(root, &folder).is_err() {
+        store.apply(
+            &[Edit::Set(folder.clone(), Value::Map(Default::default()))],
+            "mkdir",
+        )?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for round in 0..warmup() + n {
+        let batch: Vec<Edit> = (0..edits)
+            .map(|i| {
+                let value = Value::int((round * edits + i) as i64);
+                Edit::Set(folder.child(&format!("k{i}")), value)
+            })
+            .collect();
+        let t = Instant::now();
+        store.apply(&batch, "bench batch")?;
+        if round >= warmup() {
             samples.push(t.elapsed());
         }
     }

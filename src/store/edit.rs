@@ -1,4 +1,7 @@
-//! Edits: each rewrites only the changed entries and their ancestor trees.
+//! Edits, and how one edit changes a root tree: it rewrites only the changed entries and their
+//! ancestor trees. A batch goes through the batch editor ([`super::tree_edit`]), which mirrors
+//! these steps in memory and writes each changed tree once; it falls back to them edit by edit
+//! for trees valfs did not write.
 
 use super::layout::{self, MARKER, Marker, Node, marker_text, parse_index};
 use super::{Result, Store, StoreError};
@@ -116,27 +119,26 @@ struct Parent {
 type Changes = Vec<(String, Option<Node>)>;
 
 impl Store {
-    /// Applies edits in order to a root tree and returns the new root tree.
-    pub fn apply_to_tree(&self, mut root: Oid, edits: &[Edit]) -> Result<Oid> {
-        for edit in edits {
-            root = self.apply_one(root, edit)?;
+    /// Writes the value of an [`Edit::Set`] at `path`, once it is known to be one the value
+    /// may hold there.
+    pub(super) fn write_set_value(&self, path: &Path, value: &Value) -> Result<Node> {
+        if path.is_root() && !value.is_collection() {
+            return Err(StoreError::Invalid(
+                "the root value must be a collection".into(),
+            ));
         }
-        Ok(root)
+        // Reading the whole value refuses nodes deeper than MAX_DEPTH: do not store one.
+        if path.names().len() + depth_below(value) > MAX_DEPTH {
+            return Err(StoreError::Codec(CodecError::TooDeep));
+        }
+        self.write_value(value)
     }
 
-    fn apply_one(&self, root: Oid, edit: &Edit) -> Result<Oid> {
+    /// Applies one edit to a root tree and returns the new root tree.
+    pub(super) fn apply_one(&self, root: Oid, edit: &Edit) -> Result<Oid> {
         match edit {
             Edit::Set(path, value) => {
-                if path.is_root() && !value.is_collection() {
-                    return Err(StoreError::Invalid(
-                        "the root value must be a collection".into(),
-                    ));
-                }
-                // Reading the whole value refuses nodes deeper than MAX_DEPTH: do not store one.
-                if path.names().len() + depth_below(value) > MAX_DEPTH {
-                    return Err(StoreError::Codec(CodecError::TooDeep));
-                }
-                let node = self.write_value(value)?;
+                let node = self.write_set_value(path, value)?;
                 self.put(root, path, node)
             }
             Edit::Put(path, node) => self.put(root, path, *node),

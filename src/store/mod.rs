@@ -15,6 +15,7 @@ pub mod merge;
 pub mod meta;
 mod restore;
 mod session;
+mod tree_edit;
 mod trust;
 mod versions;
 
