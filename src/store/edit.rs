@@ -23,6 +23,10 @@ pub enum Edit {
     Insert(Path, Value),
     /// Moves a key or subtree, replacing what is at the target.
     Move(Path, Path),
+    /// Resolves the open conflict recorded at a path (removes its record; the value is what
+    /// the other edits make it): a save of a conflicted path carries one, so that setting the
+    /// path and resolving its conflict are one commit. Nothing when no conflict is open there.
+    Resolve(Path),
 }
 
 impl Edit {
@@ -33,6 +37,7 @@ impl Edit {
             Edit::Remove(p) => format!("rm {p}"),
             Edit::Insert(p, _) => format!("insert {p}"),
             Edit::Move(a, b) => format!("mv {a} -> {b}"),
+            Edit::Resolve(p) => format!("resolve {p}"),
         }
     }
 }
@@ -116,12 +121,16 @@ struct Parent {
 type Changes = Vec<(String, Option<Node>)>;
 
 impl Store {
-    /// Applies edits in order to a root tree and returns the new root tree.
-    pub fn apply_to_tree(&self, mut root: Oid, edits: &[Edit]) -> Result<Oid> {
-        for edit in edits {
-            root = self.apply_one(root, edit)?;
-        }
-        Ok(root)
+    /// Applies edits in order to a root tree and returns the new root tree. The root's
+    /// conflict record is set aside meanwhile, and edited by the `Resolve` edits only
+    /// (conflicts.rs: `Store::edit_root`).
+    pub fn apply_to_tree(&self, root: Oid, edits: &[Edit]) -> Result<Oid> {
+        self.edit_root(root, edits, |mut root| {
+            for edit in edits {
+                root = self.apply_one(root, edit)?;
+            }
+            Ok(root)
+        })
     }
 
     fn apply_one(&self, root: Oid, edit: &Edit) -> Result<Oid> {
@@ -145,6 +154,8 @@ impl Store {
                 self.remove_entry(root, &parent, name, path)
             }
             Edit::Move(from, to) => self.move_entry(root, from, to),
+            // The conflict record is edited around the value: Store::edit_root.
+            Edit::Resolve(_) => Ok(root),
             Edit::Insert(path, value) => {
                 let (parent, name) = self.parent_of(root, path)?;
                 if !parent.kind.is_sequence() {
