@@ -26,6 +26,10 @@ pub enum Edit {
     Insert(Path, Value),
     /// Moves a key or subtree, replacing what is at the target.
     Move(Path, Path),
+    /// Resolves the open conflict recorded at a path (removes its record; the value is what
+    /// the other edits make it): a save of a conflicted path carries one, so that setting the
+    /// path and resolving its conflict are one commit. Nothing when no conflict is open there.
+    Resolve(Path),
 }
 
 impl Edit {
@@ -36,6 +40,7 @@ impl Edit {
             Edit::Remove(p) => format!("rm {p}"),
             Edit::Insert(p, _) => format!("insert {p}"),
             Edit::Move(a, b) => format!("mv {a} -> {b}"),
+            Edit::Resolve(p) => format!("resolve {p}"),
         }
     }
 }
@@ -147,6 +152,8 @@ impl Store {
                 self.remove_entry(root, &parent, name, path)
             }
             Edit::Move(from, to) => self.move_entry(root, from, to),
+            // The conflict record is edited around the value: Store::edit_root.
+            Edit::Resolve(_) => Ok(root),
             Edit::Insert(path, value) => {
                 let (parent, name) = self.parent_of(root, path)?;
                 if !parent.kind.is_sequence() {

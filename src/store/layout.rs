@@ -9,6 +9,14 @@ use std::collections::HashMap;
 
 /// The name of the entry that records a tree's kind.
 pub const MARKER: &str = ".valfs";
+
+/// Whether an entry name is valfs's own, never a key or an element: the marker, and the
+/// root's records beside the value (`.valfs-conflicts`). Keys are escaped so that their names
+/// never start with `.valfs`.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    name.starts_with(MARKER)
+}
+
 /// Collections with more entries than this are split into buckets (subtrees), so a save
 /// rewrites a few small trees instead of one huge one. Smaller collections stay plain trees.
 pub const SPLIT_OVER: usize = 1024;
@@ -234,7 +242,7 @@ impl Store {
                     );
                     continue;
                 };
-                if name == MARKER {
+                if is_reserved(name) {
                     continue;
                 }
                 let node = match e.kind() {
@@ -296,6 +304,8 @@ impl Store {
         Ok(Some(
             t.iter()
                 .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+                // Reserved entries (`is_reserved`) are no collections of the value.
+                .filter(|e| !e.name_bytes().starts_with(MARKER.as_bytes()))
                 .count(),
         ))
     }

@@ -4,9 +4,11 @@
 //! plus the full keys of any shortened long names) and one entry per key or element; a scalar
 //! is a blob holding its canonical text and a newline. Edits rewrite only the changed entries
 //! and their ancestor trees. The branch moves only by compare-and-swap; when another writer
-//! moved it, the edit is merged onto the new head (see [`merge`]).
+//! moved it, the edit is merged onto the new head (see [`merge`]). A merge's conflicts are
+//! recorded in the root tree beside the value (see [`conflicts`]).
 
 pub mod cache;
+pub mod conflicts;
 mod edit;
 mod history;
 mod import;
@@ -19,11 +21,13 @@ mod tree_edit;
 mod trust;
 mod versions;
 
+pub use conflicts::{CONFLICTS, Conflict, ConflictKind};
 pub use edit::{Edit, depth_below};
 /// Object ids, as the layers above name commits, trees and blobs.
 pub use git2::Oid;
 pub use history::{Change, LogEntry};
 pub use layout::{Child, Dir, Node, SPLIT_OVER, parse_index};
+pub use merge::{MergeOutcome, Merged, merge_recording};
 pub use session::{Committed, Job, Session};
 pub use versions::HistoryIndex;
 
@@ -351,7 +355,7 @@ impl Store {
 
     /// Applies edits to the branch head as one commit. Returns the new commit, or `None` if
     /// the edits changed nothing. If another writer moves the branch meanwhile, the change is
-    /// merged onto its head (see [`merge::merge_trees`]) and the swap retried.
+    /// merged onto its head (see [`merge`]) and the swap retried.
     pub fn apply(&self, edits: &[Edit], message: &str) -> Result<Option<Oid>> {
         let head = self.head_commit()?;
         let base = self.commit_root(head)?;
@@ -360,7 +364,9 @@ impl Store {
     }
 
     /// Commits the root tree `ours`, computed from `base` (the root of commit `head`), onto the
-    /// branch; merges with whatever the branch holds when it moved on since `head`.
+    /// branch; merges with whatever the branch holds when it moved on since `head`. That merge
+    /// keeps this save's version of a conflicted entry and records the conflict in the commit
+    /// (see [`conflicts`]); the other writer's elements inserted at the same place come first.
     pub fn commit_onto(
         &self,
         head: Oid,
@@ -388,7 +394,8 @@ impl Store {
             // The branch moved underneath: merge our change onto its new head.
             parent = self.head_commit()?;
             let theirs = self.commit_root(parent)?;
-            tree = merge::merge_trees(self, base, ours, theirs)?;
+            tree =
+                merge::merge_roots(self, Some(base), ours, theirs, merge::Order::TheirsFirst)?.tree;
             std::thread::sleep(std::time::Duration::from_micros(
                 200 * (attempt as u64 % 10 + 1),
             ));
@@ -441,13 +448,15 @@ impl Store {
         }
     }
 
-    /// Replaces the whole value with the tree of `tree` as a new commit (used by revert).
+    /// Replaces the whole value with the tree of `tree` as a new commit (used by revert). The
+    /// head's open conflicts stay open (and those recorded in `tree` do not come back).
     pub fn commit_root_tree(&self, tree: Oid, message: &str) -> Result<Option<Oid>> {
         const ATTEMPTS: usize = 100;
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         for _ in 0..ATTEMPTS {
             self.wait_unlocked(deadline)?;
             let head = self.head_commit()?;
+            let tree = conflicts::keep_reserved(self, tree, self.commit_root(head)?)?;
             if self.commit_root(head)? == tree {
                 return Ok(None);
             }

@@ -38,8 +38,15 @@ const MODE_BLOB: i32 = 0o100644;
 
 impl Store {
     /// Applies edits in order to a root tree and returns the new root tree: the tree applying
-    /// them one by one gives, with each changed tree written once.
+    /// them one by one gives, with each changed tree written once. The root's conflict record
+    /// is set aside meanwhile, and edited by the `Resolve` edits only (conflicts.rs:
+    /// `Store::edit_root`).
     pub fn apply_to_tree(&self, root: Oid, edits: &[Edit]) -> Result<Oid> {
+        self.edit_root(root, edits, |value| self.apply_to_value(value, edits))
+    }
+
+    /// [`Store::apply_to_tree`] on a root without its conflict record.
+    fn apply_to_value(&self, root: Oid, edits: &[Edit]) -> Result<Oid> {
         let mut batch = Batch::new(self, root);
         for edit in edits {
             match batch.apply(edit) {
@@ -162,6 +169,8 @@ impl<'s> Batch<'s> {
             }
             Edit::Move(from, to) => self.move_entry(from, to),
             Edit::Insert(path, value) => self.insert(path, value),
+            // The conflict record is edited around the value: Store::edit_root.
+            Edit::Resolve(_) => Ok(()),
         }
     }
 
