@@ -15,7 +15,9 @@ fn main() {
             mountpoint,
             if_stale,
         } => daemon::umount(mountpoint, *if_stale).map_err(|e| e.to_string()),
-        Command::Status => daemon::status(&mut std::io::stdout().lock()).map_err(|e| e.to_string()),
+        Command::Status => {
+            cli::sync::status(&cli, &mut std::io::stdout().lock()).map_err(|e| e.to_string())
+        }
         _ => cli::run(&cli, &mut std::io::stdout().lock()).map_err(|e| e.to_string()),
     };
     if let Err(e) = result {

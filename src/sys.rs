@@ -139,6 +139,16 @@ pub fn dead(pid: i32) -> bool {
     }
 }
 
+/// Kills (SIGKILL) every process of the process group `pgid`: a child started as the leader of
+/// its own group, with the helpers it started.
+pub fn kill_group(pgid: u32) {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return;
+    };
+    // SAFETY: kill takes no pointers; a negative pid names the group.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
 /// Whether a process exists (also one of another user, which we may not signal).
 pub fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.

@@ -2,6 +2,7 @@
 //! [`crate::fs::MountConfig`].
 
 mod mount;
+pub mod sync;
 
 pub use mount::MountArgs;
 
@@ -126,8 +127,33 @@ pub enum Command {
         #[arg(long)]
         if_stale: bool,
     },
-    /// List the active valfs mounts: store, branch, head commit and what is pending.
+    /// List the active valfs mounts (store, branch, head commit, what is pending), then each
+    /// remote of the store: ahead/behind, the last sync, the last error.
     Status,
+    /// Add, remove or list the remotes the store syncs with (plain git remotes).
+    #[command(subcommand)]
+    Remote(sync::RemoteCommand),
+    /// Make a new store from a remote's valfs branch (at --store NAME, --repo PATH, or the
+    /// default store's path; --branch picks the branch).
+    ///
+    /// The remote becomes the store's `origin`. The path must not exist yet, or be an empty
+    /// directory. A branch that does not hold a valfs value is refused (unless --adopt), and a
+    /// clone that fails leaves nothing behind.
+    Clone(sync::CloneArgs),
+    /// Fetch, bring the remote's branch in, and push the result, with each remote in turn.
+    ///
+    /// Bringing in is a fast-forward when only one side has new commits. The push is a plain
+    /// git push, fast-forward only and never forced; one that loses a race with another
+    /// machine's push is fetched, brought in and pushed again. When a remote cannot be reached
+    /// this fails with one line and leaves the branch as it was. Transport is the system git:
+    /// credential helpers, ssh keys and agents, ~/.ssh/config and proxies work as for git.
+    Sync(sync::SyncArgs),
+    /// Fetch the remote's branch and bring it in (the first half of sync).
+    Pull(sync::SyncArgs),
+    /// Push the branch to the remote, fast-forward only (the second half of sync).
+    ///
+    /// A remote whose branch has commits this store lacks is refused: pull or sync first.
+    Push(sync::SyncArgs),
 }
 
 /// A store name is one path component: no `/`, not empty, not starting with `.`.
@@ -150,6 +176,8 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Message(String),
+    #[error(transparent)]
+    Remote(#[from] store::remote::RemoteError),
 }
 
 impl Cli {
@@ -216,6 +244,11 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Diff { rev, rev2 } => diff(cli, rev, rev2.as_deref(), out),
         Command::Revert { rev } => revert(cli, rev),
         Command::Restore { rev, path, to } => restore(cli, rev, path, to.as_deref()),
+        Command::Remote(cmd) => sync::remote(cli, cmd, out),
+        Command::Clone(args) => sync::clone(cli, args, out),
+        Command::Sync(args) => sync::transfer(cli, store::remote::Op::Sync, args, out),
+        Command::Pull(args) => sync::transfer(cli, store::remote::Op::Pull, args, out),
+        Command::Push(args) => sync::transfer(cli, store::remote::Op::Push, args, out),
         Command::Mount(_) | Command::Umount { .. } | Command::Status => Err(CliError::Message(
             "mount and umount are run by the daemon".into(),
         )),

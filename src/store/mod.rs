@@ -15,6 +15,7 @@ mod import;
 mod layout;
 pub mod merge;
 pub mod meta;
+pub mod remote;
 mod restore;
 mod session;
 mod tree_edit;

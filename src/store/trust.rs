@@ -42,26 +42,29 @@ impl Store {
         let Some(head) = self.head()? else {
             return Ok(());
         };
-        let short = &head.to_string()[..7];
-        let root = self.repo.find_commit(head)?.tree()?;
+        match self.not_a_value(head)? {
+            Some(why) => Err(not_ours(self, format!("its head {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Why `commit` does not hold a valfs value (`1a2b3c4 has no .valfs marker`), or `None`
+    /// when its root tree has a marker valfs writes: for a branch's head, and for what a
+    /// remote's branch brings before it is taken in.
+    pub(crate) fn not_a_value(&self, commit: git2::Oid) -> Result<Option<String>> {
+        let short = &commit.to_string()[..7];
+        let root = self.repo.find_commit(commit)?.tree()?;
         let Some(entry) = root.get_name(MARKER) else {
-            return Err(not_ours(
-                self,
-                format!("its head {short} has no {MARKER} marker"),
-            ));
+            return Ok(Some(format!("{short} has no {MARKER} marker")));
         };
         let marker = entry
             .to_object(&self.repo)
             .ok()
             .and_then(|o| o.into_blob().ok())
             .and_then(|b| parse_marker(b.content()).ok());
-        if marker.is_none() {
-            return Err(not_ours(
-                self,
-                format!("the {MARKER} marker of its head {short} is not one valfs writes"),
-            ));
-        }
-        Ok(())
+        Ok(marker
+            .is_none()
+            .then(|| format!("{short}'s {MARKER} marker is not one valfs writes")))
     }
 
     /// Opens a store for a user's command: with `adopt` false, only one valfs made (see

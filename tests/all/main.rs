@@ -16,6 +16,8 @@ mod model;
 mod mount;
 mod open_files;
 mod restore;
+mod servers;
 mod service;
 mod store;
+mod sync;
 mod trust;
