@@ -9,7 +9,7 @@
 //! |---|---|
 //! | empty | `%` |
 //! | `.` / `..` | `%2E` / `%2E%2E` |
-//! | starting with `.git` (any case), `.valfs`, or exactly `.history` | leading `.` as `%2E` |
+//! | starting with `.git` (any case), `.valfs`, or exactly `.history`, `.conflicts` or `.sync` | leading `.` as `%2E` |
 //! | an NTFS short name of `.git`, `.gitmodules` or `.gitattributes` (`git~1`, `git~1.`, `gitmod~1`, `gi7eba~2`, …, any case) | first letter as `%67` or `%47` |
 //! | longer than 255 bytes after escaping | first 200 bytes, then `%~` and 16 hex digits of a hash |
 //!
@@ -75,8 +75,12 @@ fn needs_dot_escape(text: &str) -> bool {
         .filter(|&c| !is_hfs_ignorable(c))
         .flat_map(char::to_lowercase)
         .collect();
-    folded.starts_with(".git") || folded.starts_with(".valfs") || text == ".history"
+    folded.starts_with(".git") || folded.starts_with(".valfs") || VIEW_NAMES.contains(&text)
 }
+
+/// The names of the mount's own folders at the root (`.history`, `.conflicts`, `.sync`): a key
+/// never takes one.
+const VIEW_NAMES: &[&str] = &[".history", ".conflicts", ".sync"];
 
 /// Escapes a key's text into an entry name of at most 255 bytes.
 pub fn escape(text: &str) -> String {

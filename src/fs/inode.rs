@@ -41,8 +41,8 @@ pub const ROOT: Ino = 1;
 /// next few, below the first slot's.
 pub const FIRST_VIEW: Ino = 2;
 
-/// The number of the first slot.
-const FIRST: Ino = FIRST_VIEW + 1;
+/// The number of the first slot (room for four views' folders).
+const FIRST: Ino = FIRST_VIEW + 4;
 /// Slots per chunk (32 KiB).
 const CHUNK: usize = 1024;
 
@@ -51,7 +51,10 @@ const CHUNK: usize = 1024;
 pub enum Place {
     #[default]
     Live,
+    /// In a past version (the commit) under `.history`.
     Version(Oid),
+    /// In a frozen tree another view shows (a conflict's sides under `.conflicts`).
+    Tree(Oid),
 }
 
 /// A temporary file or symlink that is never part of the value: its bytes are a real file

@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 mod attr;
 mod commit;
+mod conflicts;
 mod handles;
 mod history;
 mod listing;
@@ -334,6 +335,8 @@ pub struct State {
     last_stamp: SystemTime,
     /// The `.history` view's state.
     history: history::Versions,
+    /// The `.conflicts` view's state.
+    conflicts: conflicts::Shown,
     started: SystemTime,
     /// The value and its commit time when the mount started: a path unchanged since has that
     /// time as its mtime, without an entry in `seen`.
@@ -409,6 +412,7 @@ impl State {
             seen: HashMap::new(),
             last_stamp: SystemTime::UNIX_EPOCH,
             history: history::Versions::default(),
+            conflicts: conflicts::Shown::default(),
             started: SystemTime::now(),
             first_root: root,
             first_time: SystemTime::UNIX_EPOCH,
@@ -481,9 +485,7 @@ impl State {
                 .into_iter()
                 .partition(|&i| self.table.get(i).is_some_and(|i| i.is_dir));
             inval.listings.push(ROOT);
-            inval
-                .listings
-                .extend(Self::root_folders().map(|f| f.ino).chain(dirs));
+            inval.listings.extend(Self::view_folders().chain(dirs));
             inval.listings.sort_unstable();
             inval.listings.dedup();
             inval.inodes = files;

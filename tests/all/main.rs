@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod concurrent;
+mod conflicts;
 mod crash;
 mod editors;
 mod edn_mount;

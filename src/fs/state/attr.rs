@@ -142,7 +142,7 @@ impl State {
                 // The root also holds the views' folders.
                 Obj::Dir { tree, .. } => self.subdirs(tree).map(|n| {
                     let folders = if ino == ROOT {
-                        Self::root_folders().count()
+                        self.root_folders().len()
                     } else {
                         0
                     };

@@ -100,6 +100,7 @@ impl State {
     /// the commit to the caller).
     pub(super) fn edit(&mut self, edits: Vec<Edit>, message: String) -> Result<()> {
         self.commit_deferred()?;
+        let edits = self.with_resolutions(edits);
         let Some(new_root) = self.session.apply(&self.store, &edits)? else {
             return Ok(());
         };

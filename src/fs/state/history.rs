@@ -104,12 +104,12 @@ impl View for History {
         match place {
             Place::Version(c) => Some(st.commit_time(c)),
             Place::Live if ino == FOLDER => Some(st.history.time.unwrap_or(st.base_time)),
-            Place::Live => None,
+            Place::Live | Place::Tree(_) => None,
         }
     }
 
-    fn take_inval(&self, st: &mut State, inval: &mut Inval) {
-        if std::mem::take(&mut st.new_commit) {
+    fn take_inval(&self, st: &mut State, committed: bool, inval: &mut Inval) {
+        if committed {
             inval.listings.push(FOLDER);
             st.history.time = Some(st.next_stamp());
         }

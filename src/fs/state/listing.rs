@@ -221,15 +221,16 @@ impl State {
         let dir = self.store.read_dir(tree)?;
         let mut out = Vec::with_capacity(dir.entries.len() + 1);
         if ino == ROOT {
-            out.extend(Self::root_folders());
+            out.extend(self.root_folders());
         }
         let width = if kind.is_sequence() {
             dir.entries.len().saturating_sub(1).to_string().len()
         } else {
             0
         };
+        let view = self.view(ino)?;
         for c in &dir.entries {
-            if self.hidden.contains_key(&(ino, c.name.clone())) {
+            if self.hidden.contains_key(&(ino, c.name.clone())) || view.hides(self, ino, &c.name) {
                 continue;
             }
             let shown = if kind.is_sequence() {

@@ -263,6 +263,10 @@ impl State {
 
     /// Removes a key (`dir` says whether rmdir or unlink was asked for).
     pub fn remove(&mut self, parent: Ino, name: &str, dir: bool) -> Result<()> {
+        let view = self.view(parent)?;
+        if !view.writable() && !self.opts.read_only {
+            return view.remove(self, parent, name);
+        }
         self.writable(parent)?;
         self.touched.push(parent);
         self.not_inside_member(parent)?;

@@ -56,8 +56,23 @@ pub(super) trait View: Sync {
     fn mtime(&self, st: &State, ino: Ino, place: Place) -> Option<SystemTime>;
 
     /// After an operation: what the kernel must forget of the view (its folder's listing after
-    /// a commit, say).
-    fn take_inval(&self, st: &mut State, inval: &mut Inval);
+    /// a commit, say). `committed`: a commit was made or followed since the views last heard.
+    fn take_inval(&self, st: &mut State, committed: bool, inval: &mut Inval);
+
+    /// unlink or rmdir of `name` in `dir`, a folder of the view (which takes no other change).
+    fn remove(&self, _st: &mut State, _dir: Ino, _name: &str) -> Result<()> {
+        Err(FsError::ReadOnly)
+    }
+
+    /// Whether the root lists the view's own folder now (it is looked up either way).
+    fn listed(&self, _st: &mut State) -> bool {
+        true
+    }
+
+    /// Whether an entry of `dir` is left out of its listing.
+    fn hides(&self, _st: &State, _dir: Ino, _name: &str) -> bool {
+        false
+    }
 }
 
 /// The live value: writable, its changes announced, its folders trees of the branch's value.
@@ -93,11 +108,11 @@ impl View for Live {
         None
     }
 
-    fn take_inval(&self, _st: &mut State, _inval: &mut Inval) {}
+    fn take_inval(&self, _st: &mut State, _committed: bool, _inval: &mut Inval) {}
 }
 
 /// The views with a folder of their own at the mount root, in the order the root lists them.
-pub(super) const FOLDERS: &[&dyn View] = &[&super::history::History];
+pub(super) const FOLDERS: &[&dyn View] = &[&super::history::History, &super::conflicts::Conflicts];
 
 /// The view whose own folder has number `ino`.
 pub(super) fn folder_view(ino: Ino) -> Option<&'static dyn View> {
@@ -112,6 +127,7 @@ fn place_view(place: Place) -> &'static dyn View {
     match place {
         Place::Live => &Live,
         Place::Version(_) => &super::history::History,
+        Place::Tree(_) => &super::conflicts::Conflicts,
     }
 }
 
@@ -133,22 +149,36 @@ impl State {
             .map(|(_, ino)| ino)
     }
 
-    /// The views' folders, as the root lists them.
-    pub(super) fn root_folders() -> impl Iterator<Item = Listed> {
+    /// The views' folders, whether listed or not.
+    pub(super) fn view_folders() -> impl Iterator<Item = Ino> {
         FOLDERS
             .iter()
             .filter_map(|v| v.folder())
-            .map(|(name, ino)| Listed {
-                name: name.to_owned(),
-                ino,
-                is_dir: true,
-            })
+            .map(|(_, ino)| ino)
+    }
+
+    /// The views' folders the root lists now.
+    pub(super) fn root_folders(&mut self) -> Vec<Listed> {
+        let mut out = Vec::new();
+        for v in FOLDERS {
+            if let Some((name, ino)) = v.folder()
+                && v.listed(self)
+            {
+                out.push(Listed {
+                    name: name.to_owned(),
+                    ino,
+                    is_dir: true,
+                });
+            }
+        }
+        out
     }
 
     /// What the views' folders must have the kernel forget after an operation.
     pub(super) fn views_inval(&mut self, inval: &mut Inval) {
+        let committed = std::mem::take(&mut self.new_commit);
         for v in FOLDERS {
-            v.take_inval(self, inval);
+            v.take_inval(self, committed, inval);
         }
     }
 }
