@@ -21,6 +21,10 @@ pub struct MountArgs {
     /// Batch commit points that come within MS of quiet into one commit.
     #[arg(long, value_name = "MS")]
     pub coalesce: Option<u64>,
+    /// Sync with the store's remotes every SECONDS and soon after local saves (saves never
+    /// wait for the network; at unmount, one last sync).
+    #[arg(long, value_name = "SECONDS")]
+    pub sync: Option<u64>,
     /// Refuse every change.
     #[arg(long)]
     pub read_only: bool,
@@ -38,11 +42,16 @@ pub struct MountArgs {
     #[arg(long)]
     pub allow_other: bool,
     /// Mount options as for mount(8), comma-separated (repeatable): ro, rw, allow_other,
-    /// adopt (as --adopt), branch=NAME, uid=N, gid=N, umask=OCTAL, coalesce=MS, scratch=GLOB, and the generic
+    /// adopt (as --adopt), branch=NAME, uid=N, gid=N, umask=OCTAL, coalesce=MS, sync=SECONDS, scratch=GLOB, and the generic
     /// flags (noexec, nosuid, nodev, noatime, ...); noauto, user, nofail, _netdev and
     /// x-* are for mount(8) and ignored.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
+}
+
+/// The period of `--sync SECONDS` (at least a second).
+fn sync_every(secs: u64) -> Duration {
+    Duration::from_secs(secs.max(1))
 }
 
 fn parse_octal(s: &str) -> Result<u16, String> {
@@ -63,6 +72,7 @@ impl Cli {
         c.gid = args.gid;
         c.umask = args.umask;
         c.coalesce = args.coalesce.map(Duration::from_millis);
+        c.sync = args.sync.map(sync_every);
         c.scratch = args.scratch.clone();
         for list in &args.options {
             apply(&mut c, list).map_err(CliError::Message)?;
@@ -137,6 +147,7 @@ fn apply(c: &mut MountConfig, list: &str) -> Result<(), String> {
             ("coalesce", Some(v)) => {
                 c.coalesce = Some(Duration::from_millis(number(opt, v)?.into()))
             }
+            ("sync", Some(v)) => c.sync = Some(sync_every(number(opt, v)?.into())),
             ("scratch", Some(g)) if !g.is_empty() => c.scratch.push(g.to_owned()),
             (k, None) if KERNEL_FLAGS.contains(&k) => {
                 c.kernel_flags.retain(|f| f != k);
@@ -229,12 +240,13 @@ mod tests {
             .unwrap();
         assert!(!o.read_only);
         assert_eq!(o.kernel_flags, ["dev", "suid"]);
-        let o =
-            parse("ro,allow_other,branch=prod,uid=1000,gid=100,umask=027,coalesce=500").unwrap();
+        let o = parse("ro,allow_other,branch=prod,uid=1000,gid=100,umask=027,coalesce=500,sync=30")
+            .unwrap();
         assert!(o.read_only && o.allow_other);
         assert_eq!(o.branch, "prod");
         assert_eq!((o.uid, o.gid, o.umask), (Some(1000), Some(100), Some(0o27)));
         assert_eq!(o.coalesce, Some(Duration::from_millis(500)));
+        assert_eq!(o.sync, Some(Duration::from_secs(30)));
         assert!(!parse("ro,rw").unwrap().read_only);
         assert!(parse("adopt").unwrap().adopt && !parse("ro").unwrap().adopt);
     }

@@ -3,6 +3,7 @@
 
 pub mod registry;
 mod status;
+mod sync;
 
 pub use registry::{is_mounted, log_file};
 pub use status::status;
@@ -131,8 +132,14 @@ fn serve(args: &MountConfig, ready: &mut Option<std::fs::File>) -> Result<(), Da
     }
     *ready = None;
     notify_systemd("READY=1");
+    let syncer = args
+        .sync
+        .map(|every| sync::start(repo.clone(), args.branch.clone(), every));
     let result = mounted.run();
     notify_systemd("STOPPING=1");
+    if let Some(s) = syncer {
+        s.finish();
+    }
     if let Ok(mut r) = reg.lock() {
         r.close();
     }

@@ -380,12 +380,23 @@ impl Filesystem for ValFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        // The last release saves what was not saved: a writer, committing at once.
-        let inval = self.background(|st| {
+        let release = |st: &mut State| {
             let mut inval = st.release(fh.0);
             inval.absorb(st.take_inval());
             inval
-        });
+        };
+        // A reader's release saves nothing and needs only the state; the last release of a
+        // file with changes not saved saves them: a writer, committing at once.
+        let plain = self.lock();
+        let inval = if plain.release_saves(fh.0) {
+            drop(plain);
+            self.background(release)
+        } else {
+            let mut st = plain;
+            let inval = release(&mut st);
+            st.bound_git_cache();
+            inval
+        };
         // The epoch at once, the rest on another thread.
         self.invalidate_later(inval);
         reply.ok();

@@ -55,6 +55,8 @@ pub enum Place {
     Version(Oid),
     /// In a frozen tree another view shows (a conflict's sides under `.conflicts`).
     Tree(Oid),
+    /// A text (the blob) a view shows (`.sync/status`).
+    Text(Oid),
 }
 
 /// A temporary file or symlink that is never part of the value: its bytes are a real file

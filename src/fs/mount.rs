@@ -39,6 +39,8 @@ pub struct MountConfig {
     pub scratch: Vec<String>,
     /// Generic mount flags for the kernel (`noexec`, `nosuid`, ...).
     pub kernel_flags: Vec<String>,
+    /// Sync with the store's remotes this often, and soon after local saves.
+    pub sync: Option<Duration>,
     /// Serve the mount from a detached child, started with these arguments (after the program
     /// name) to run this mount again in the foreground, and return once it is usable.
     pub detach: Option<Vec<OsString>>,
@@ -62,6 +64,7 @@ impl MountConfig {
             coalesce: None,
             scratch: Vec::new(),
             kernel_flags: Vec::new(),
+            sync: None,
             detach: None,
         }
     }

@@ -35,6 +35,7 @@ mod rename;
 mod resolve;
 mod scratch_files;
 mod squash;
+mod sync_view;
 mod view;
 pub use commit::Deferred;
 pub use perms::Creator;

@@ -202,6 +202,12 @@ impl Store {
         Ok(self.repo.odb()?.read_header(oid)?.0 as u64)
     }
 
+    /// Writes bytes as a blob that is no part of a value (a text the mount shows, such as
+    /// `.sync/status`).
+    pub fn write_text(&self, bytes: &[u8]) -> Result<Oid> {
+        Ok(self.repo.blob(bytes)?)
+    }
+
     /// Reads a blob's bytes.
     pub fn read_blob(&self, oid: Oid) -> Result<Vec<u8>> {
         Ok(self.repo.find_blob(oid)?.content().to_vec())

@@ -15,6 +15,7 @@ mod foreign;
 mod history;
 mod model;
 mod mount;
+mod mount_sync;
 mod open_files;
 mod restore;
 mod servers;

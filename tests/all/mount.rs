@@ -120,6 +120,11 @@ pub(crate) mod harness {
             c
         }
 
+        /// The arguments of `valfs mount` at the next `spawn`.
+        pub fn set_args(&mut self, args: &[&str]) {
+            self.args = args.iter().map(|s| s.to_string()).collect();
+        }
+
         /// Starts the daemon and waits (10 s at most) until the mount shows in mountinfo.
         pub fn spawn(&mut self) {
             assert!(self.child.is_none(), "already running");

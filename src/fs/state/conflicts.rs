@@ -71,9 +71,9 @@ impl View for Conflicts {
             .collect())
     }
 
-    fn entry_tree(&self, _st: &mut State, place: Place) -> Result<Oid> {
+    fn entry_node(&self, _st: &mut State, place: Place) -> Result<Node> {
         match place {
-            Place::Tree(t) => Ok(t),
+            Place::Tree(t) => Ok(Node::Dir(t)),
             _ => Err(FsError::NotFound),
         }
     }

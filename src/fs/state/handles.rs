@@ -268,6 +268,18 @@ impl State {
         Ok(inval)
     }
 
+    /// Whether releasing a handle may save: a writer's, or one on a file with changes not
+    /// saved yet.
+    pub fn release_saves(&self, fh: u64) -> bool {
+        self.handles.get(&fh).is_some_and(|h| {
+            h.write
+                || self
+                    .open
+                    .get(&h.ino)
+                    .is_some_and(|o| o.dirty || o.writers > 0)
+        })
+    }
+
     pub fn release(&mut self, fh: u64) -> Inval {
         let Some(h) = self.handles.remove(&fh) else {
             return Inval::default();

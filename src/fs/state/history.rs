@@ -93,18 +93,18 @@ impl View for History {
             .collect())
     }
 
-    fn entry_tree(&self, st: &mut State, place: Place) -> Result<Oid> {
+    fn entry_node(&self, st: &mut State, place: Place) -> Result<Node> {
         let Place::Version(commit) = place else {
             return Err(FsError::NotFound);
         };
-        Ok(st.store.commit_root(commit)?)
+        Ok(Node::Dir(st.store.commit_root(commit)?))
     }
 
     fn mtime(&self, st: &State, ino: Ino, place: Place) -> Option<SystemTime> {
         match place {
             Place::Version(c) => Some(st.commit_time(c)),
             Place::Live if ino == FOLDER => Some(st.history.time.unwrap_or(st.base_time)),
-            Place::Live | Place::Tree(_) => None,
+            Place::Live | Place::Tree(_) | Place::Text(_) => None,
         }
     }
 

@@ -128,7 +128,7 @@ impl State {
             inode.is_dir,
         );
         let node = if let Some(v) = view::folder_view(parent) {
-            Node::Dir(v.entry_tree(self, place)?)
+            v.entry_node(self, place)?
         } else {
             if parent == 0 {
                 return Err(FsError::NotFound);

@@ -48,8 +48,8 @@ pub(super) trait View: Sync {
     /// The listing of the view's own folder.
     fn list(&self, st: &mut State) -> Result<Vec<Listed>>;
 
-    /// The tree an entry of the view's own folder stands for (its place says which).
-    fn entry_tree(&self, st: &mut State, place: Place) -> Result<Oid>;
+    /// What an entry of the view's own folder stands for (its place says which).
+    fn entry_node(&self, st: &mut State, place: Place) -> Result<Node>;
 
     /// The mtime of an inode of the view, when the view decides it (else the live value's
     /// rules apply).
@@ -100,8 +100,8 @@ impl View for Live {
         Err(FsError::NotADirectory)
     }
 
-    fn entry_tree(&self, st: &mut State, _place: Place) -> Result<Oid> {
-        Ok(st.session.root())
+    fn entry_node(&self, st: &mut State, _place: Place) -> Result<Node> {
+        Ok(Node::Dir(st.session.root()))
     }
 
     fn mtime(&self, _st: &State, _ino: Ino, _place: Place) -> Option<SystemTime> {
@@ -112,7 +112,11 @@ impl View for Live {
 }
 
 /// The views with a folder of their own at the mount root, in the order the root lists them.
-pub(super) const FOLDERS: &[&dyn View] = &[&super::history::History, &super::conflicts::Conflicts];
+pub(super) const FOLDERS: &[&dyn View] = &[
+    &super::history::History,
+    &super::conflicts::Conflicts,
+    &super::sync_view::Sync,
+];
 
 /// The view whose own folder has number `ino`.
 pub(super) fn folder_view(ino: Ino) -> Option<&'static dyn View> {
@@ -128,6 +132,7 @@ fn place_view(place: Place) -> &'static dyn View {
         Place::Live => &Live,
         Place::Version(_) => &super::history::History,
         Place::Tree(_) => &super::conflicts::Conflicts,
+        Place::Text(_) => &super::sync_view::Sync,
     }
 }
 
