@@ -94,6 +94,22 @@ pub fn value_at(store: &Store, commit: Oid) -> Value {
 }
 
 /// Runs plain git on a bare repository; it must succeed. Returns stdout.
+/// `valfs --repo REPO ARGS`, which must succeed; returns what it printed.
+pub fn valfs_ok(repo: &FsPath, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_valfs"))
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "valfs {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn git(repo: &FsPath, args: &[&str]) -> String {
     let out = git_output(repo, args);
     assert!(

@@ -8,22 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const VALFS: &str = env!("CARGO_BIN_EXE_valfs");
-
-fn valfs(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new(VALFS)
-        .arg("--repo")
-        .arg(repo)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "valfs {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::common::valfs_ok as valfs;
 
 fn git_head(repo: &Path) -> String {
     let out = Command::new("git")

@@ -46,16 +46,10 @@ impl View for Conflicts {
 
     fn lookup(&self, st: &mut State, name: &str) -> Result<(Ino, Naming)> {
         let tree = st.conflict_tree(name)?;
-        if let Some(ino) = st.table.find(FOLDER, name)
-            && st
-                .table
-                .get(ino)
-                .is_some_and(|i| i.place == Place::Tree(tree))
-        {
-            return Ok((ino, Naming::Moves));
-        }
-        let ino = st.table.insert(FOLDER, name, Place::Tree(tree), true);
-        Ok((ino, Naming::Moves))
+        Ok((
+            st.view_entry(FOLDER, name, Place::Tree(tree), true),
+            Naming::Moves,
+        ))
     }
 
     fn list(&self, st: &mut State) -> Result<Vec<Listed>> {

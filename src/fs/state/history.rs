@@ -62,16 +62,10 @@ impl View for History {
             Naming::Moves => format!("{name}\0{commit}"),
             _ => name.to_owned(),
         };
-        if let Some(ino) = st.table.find(FOLDER, &key)
-            && st
-                .table
-                .get(ino)
-                .is_some_and(|i| i.place == Place::Version(commit))
-        {
-            return Ok((ino, naming));
-        }
-        let ino = st.table.insert(FOLDER, &key, Place::Version(commit), true);
-        Ok((ino, naming))
+        Ok((
+            st.view_entry(FOLDER, &key, Place::Version(commit), true),
+            naming,
+        ))
     }
 
     fn list(&self, st: &mut State) -> Result<Vec<Listed>> {

@@ -33,16 +33,10 @@ impl View for Sync {
         // Each text is a blob of its own: a new text is a new inode, so no reader is shown a
         // page of the old one.
         let blob = st.store.write_text(status_text(&st.store).as_bytes())?;
-        if let Some(ino) = st.table.find(FOLDER, STATUS)
-            && st
-                .table
-                .get(ino)
-                .is_some_and(|i| i.place == Place::Text(blob))
-        {
-            return Ok((ino, Naming::Moves));
-        }
-        let ino = st.table.insert(FOLDER, STATUS, Place::Text(blob), false);
-        Ok((ino, Naming::Moves))
+        Ok((
+            st.view_entry(FOLDER, STATUS, Place::Text(blob), false),
+            Naming::Moves,
+        ))
     }
 
     fn list(&self, st: &mut State) -> Result<Vec<Listed>> {

@@ -179,6 +179,17 @@ impl State {
         out
     }
 
+    /// The inode of an entry of a view's own folder that stands for `place`: the one there if
+    /// it still does, else a new one.
+    pub(super) fn view_entry(&mut self, folder: Ino, key: &str, place: Place, is_dir: bool) -> Ino {
+        if let Some(ino) = self.table.find(folder, key)
+            && self.table.get(ino).is_some_and(|i| i.place == place)
+        {
+            return ino;
+        }
+        self.table.insert(folder, key, place, is_dir)
+    }
+
     /// What the views' folders must have the kernel forget after an operation.
     pub(super) fn views_inval(&mut self, inval: &mut Inval) {
         let committed = std::mem::take(&mut self.new_commit);
