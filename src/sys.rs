@@ -290,3 +290,89 @@ impl FileLock {
         }
     }
 }
+
+/// An inotify instance (close-on-exec), watching what [`inotify_watch`] adds.
+pub fn inotify() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: inotify_init1 takes no pointers.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds `path` to an inotify instance for the events in `mask` (`libc::IN_*`).
+pub fn inotify_watch(fd: std::os::fd::BorrowedFd<'_>, path: &Path, mask: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a NUL-terminated string live for the call; the descriptor is borrowed.
+    if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// What [`wait_readable`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// The descriptor waited on has something to read.
+    Readable,
+    /// The other descriptor was hung up on (a pipe whose reader went away).
+    HungUp,
+    /// Neither, within the timeout.
+    TimedOut,
+}
+
+/// Sleeps until `fd` is readable, `hangup` (when given) reports an error or a hang-up, or
+/// `timeout_ms` passes (-1: no limit). Nothing runs while it sleeps.
+pub fn wait_readable(
+    fd: Option<std::os::fd::BorrowedFd<'_>>,
+    hangup: Option<std::os::fd::BorrowedFd<'_>>,
+    timeout_ms: i32,
+) -> io::Result<Ready> {
+    use std::os::fd::AsRawFd;
+    // A negative descriptor is skipped by poll(2).
+    let mut fds = [
+        libc::pollfd {
+            fd: fd.map_or(-1, |f| f.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: hangup.map_or(-1, |f| f.as_raw_fd()),
+            // Errors and hang-ups are reported whatever is asked for.
+            events: 0,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: `fds` is live for the call and holds exactly the two entries passed.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+        if n >= 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    if fds[1].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+        return Ok(Ready::HungUp);
+    }
+    if fds[0].revents != 0 {
+        return Ok(Ready::Readable);
+    }
+    Ok(Ready::TimedOut)
+}
+
+/// Reads what a descriptor has into `buf` in one read(2); returns how many bytes came.
+pub fn read(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the buffer is live and writable for the call and the descriptor is borrowed.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}

@@ -3,6 +3,7 @@
 
 mod mount;
 pub mod sync;
+mod watch;
 
 pub use mount::MountArgs;
 
@@ -154,6 +155,9 @@ pub enum Command {
     ///
     /// A remote whose branch has commits this store lacks is refused: pull or sync first.
     Push(sync::SyncArgs),
+    /// Print every change that reaches the branch (from a mount, the CLI, git or a sync), one
+    /// JSON object a line, oldest first, until killed.
+    Watch(watch::WatchArgs),
 }
 
 /// A store name is one path component: no `/`, not empty, not starting with `.`.
@@ -253,6 +257,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             "mount and umount are run by the daemon".into(),
         )),
         Command::Gc => gc(cli),
+        Command::Watch(args) => watch::watch(cli, args, out),
     }
 }
 

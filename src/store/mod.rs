@@ -21,6 +21,7 @@ mod session;
 mod tree_edit;
 mod trust;
 mod versions;
+pub mod watch;
 
 pub use conflicts::{CONFLICTS, Conflict, ConflictKind};
 pub use edit::{Edit, depth_below};
