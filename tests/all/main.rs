@@ -23,3 +23,4 @@ mod service;
 mod store;
 mod sync;
 mod trust;
+mod watch;
