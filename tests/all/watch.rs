@@ -141,7 +141,7 @@ fn rev(repo: &Path, spec: &str) -> String {
 }
 
 #[test]
-fn a_feed_prints_the_changes_of_a_mount_the_cli_and_a_git_push_in_order() {
+fn a_feed_prints_the_changes_of_a_mount_the_cli_a_git_push_and_a_sync_in_order() {
     let m = Mount::new(r#"{"users": [{"name": "Ann", "age": 30}], "cfg": {}}"#);
     let w = Watch::start(&m.repo, &[]);
     let commits = |n| {
@@ -178,7 +178,12 @@ fn a_feed_prints_the_changes_of_a_mount_the_cli_and_a_git_push_in_order() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<Json> = (0..6).map(|_| w.next()).collect();
+    // A third store syncs with this one (its remote): the sync's push moves the branch too.
+    let third = m.out.join("third.git");
+    valfs_ok(&third, &["clone", m.repo.to_str().unwrap()]);
+    valfs_ok(&third, &["set", "cfg/s", "2"]);
+    valfs_ok(&third, &["sync"]);
+    let lines: Vec<Json> = (0..7).map(|_| w.next()).collect();
     let got: Vec<_> = lines.iter().map(brief).collect();
     assert_eq!(
         got,
@@ -189,10 +194,11 @@ fn a_feed_prints_the_changes_of_a_mount_the_cli_and_a_git_push_in_order() {
             ("mv".into(), "cfg/y".into(), Some("cfg/x".into())),
             ch("rm", "cfg/y"),
             ch("write", "users/0/name"),
+            ch("write", "cfg/s"),
         ]
     );
     // One line a commit here, in the branch's order, each naming its full commit.
-    let log = m.git(&["rev-list", "--first-parent", "--reverse", "-n", "6", "main"]);
+    let log = m.git(&["rev-list", "--first-parent", "--reverse", "-n", "7", "main"]);
     let hashes: Vec<&str> = lines
         .iter()
         .map(|j| j["commit"].as_str().unwrap())
@@ -339,4 +345,94 @@ fn a_killed_feed_leaves_nothing_behind_and_a_closed_pipe_ends_it_quietly() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{status}: {err}");
     assert_eq!(err, "");
+}
+
+/// `inotifywait -m -r MNT` until killed; its lines once stopped.
+struct Inotify(Option<Child>, PathBuf);
+
+impl Inotify {
+    fn start(m: &Mount) -> Inotify {
+        let out = m.out.join("inotify.txt");
+        let file = std::fs::File::create(&out).unwrap();
+        let mut child = Command::new("inotifywait")
+            .args(["-m", "-r", "--format", "%e %w%f"])
+            .arg(&m.mnt)
+            .stdout(file)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("inotifywait (inotify-tools) is installed by scripts/test");
+        // It prints "Watches established." on stderr once ready.
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("Watches established") {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "inotifywait ended");
+        }
+        Inotify(Some(child), out)
+    }
+
+    /// Stops it and returns the events seen, without the reads' OPEN/ACCESS/CLOSE_NOWRITE.
+    fn events(mut self, m: &Mount) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let mnt = format!("{}/", m.mnt.display());
+        std::fs::read_to_string(&self.1)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("OPEN") && !l.contains("ACCESS") && !l.contains("NOWRITE"))
+            .map(|l| l.replace(&mnt, ""))
+            .collect()
+    }
+}
+
+impl Drop for Inotify {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// README's table ("inotify on a mount"), as `inotifywait -m -r` sees it.
+#[test]
+fn inotify_hears_changes_through_the_mount_and_nothing_of_other_writers() {
+    let m = Mount::new(r#"{"users": {"ann": {"age": 30}}, "cfg": {"x": 1, "z": 2}}"#);
+    let ino = Inotify::start(&m);
+    m.sh_ok("echo 31 > users/ann/age");
+    m.sh_ok("echo 5 > cfg/n");
+    m.sh_ok("mkdir cfg/d");
+    m.sh_ok("mv cfg/x cfg/y");
+    m.sh_ok("rm cfg/y");
+    let seen = ino.events(&m);
+    for want in [
+        "MODIFY users/ann/age",
+        "CLOSE_WRITE,CLOSE users/ann/age",
+        "CREATE cfg/n",
+        "CREATE,ISDIR cfg/d",
+        "MOVED_FROM cfg/x",
+        "MOVED_TO cfg/y",
+        "DELETE cfg/y",
+    ] {
+        assert!(seen.iter().any(|l| l == want), "{want} not in {seen:?}");
+    }
+
+    let ino = Inotify::start(&m);
+    m.valfs_ok(&["set", "users/ann/age", "40"]);
+    m.valfs_ok(&["set", "cfg/new", "1"]);
+    m.valfs_ok(&["rm", "cfg/z"]);
+    m.valfs_ok(&["mv", "users/ann", "users/bob"]);
+    assert!(
+        m.wait_for(Duration::from_secs(5), || m.sh("cat users/bob/age").1
+            == "40\n"),
+        "the mount shows the other writer's commits"
+    );
+    assert_eq!(
+        ino.events(&m),
+        Vec::<String>::new(),
+        "nothing fires for another writer"
+    );
 }
