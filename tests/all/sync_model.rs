@@ -15,8 +15,10 @@
 //! rules as docs/FORMAT.md states them: a store's edits count by what they changed since its
 //! last sync (its merge base), so the model predicts every merge's value and conflicts exactly;
 //! the real stores must agree with it after every step (the value by `valfs export`, the
-//! conflicts by `valfs conflicts --long`, and the mount by a walk of its files), and every sync
-//! that cannot reach the hub must fail with one line, leaving its branch as it was.
+//! conflicts by `valfs conflicts --long`, and the mount by a walk of its files and of
+//! `.conflicts/`), and every sync that cannot reach the hub must fail with one line, leaving its
+//! branch as it was. Conflicts are resolved by `valfs resolve`, by `rm -r .conflicts/NAME`, and
+//! by a save in the mount, which resolves those at, inside or above the paths it touches.
 //!
 //! The values: a map of keys `a`..`d` holding scalars or maps (keys `x`, `y`), and a vector `v`
 //! that is only appended to, each element new (its merges keep both sides' insertions at each
@@ -417,6 +419,16 @@ enum Op {
     },
     /// A new file `v/N` in the mount: an append.
     AppendFile,
+    /// Writing a file at a conflicted path in the mount (or the nearest place there is for a
+    /// file: above it, or inside it when it is a folder): the save resolves the conflict.
+    SaveConflicted {
+        pick: u8,
+        value: u8,
+    },
+    /// `rm -r .conflicts/NAME` in the mount: resolves the conflict, the value as it is.
+    RmConflict {
+        pick: u8,
+    },
     Sync {
         store: usize,
     },
@@ -452,7 +464,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(|pick| Op::RmR { pick }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(pick, to)| Op::Rename { pick, to }),
         1 => Just(Op::AppendFile),
-        5 => store.clone().prop_map(|store| Op::Sync { store }),
+        1 => any::<u8>().prop_map(|pick| Op::RmConflict { pick }),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(pick, value)| Op::SaveConflicted { pick, value }),
+        6 => store.clone().prop_map(|store| Op::Sync { store }),
         1 => store.clone().prop_map(|store| Op::Pull { store }),
         1 => store.clone().prop_map(|store| Op::Push { store }),
         2 => store.clone().prop_map(|store| Op::Cut { store }),
@@ -506,7 +520,11 @@ def run(c):
     elif op == 'rename':
         os.rename(c['from'], c['to'])
     elif op == 'walk':
-        return walk('.')
+        try:
+            shown = sorted(os.listdir('.conflicts'))
+        except FileNotFoundError:
+            shown = []
+        return {'value': walk('.'), 'conflicts': shown}
 
 for line in sys.stdin:
     c = json.loads(line)
@@ -795,9 +813,12 @@ impl World {
         Ok(records)
     }
 
-    /// Waits until the mount shows store 0's value (it follows its branch five times a second).
+    /// Waits until the mount shows store 0's value and conflicts (`.conflicts/`: each path
+    /// escaped as a key); it follows its branch five times a second.
     fn mount_follows(&mut self) -> Result<(), String> {
-        let want = self.model.now[0].value.clone();
+        let now = &self.model.now[0];
+        let names: Vec<String> = now.records.keys().map(|p| p.replace('/', "%2F")).collect();
+        let want = json!({"value": now.value, "conflicts": names});
         let start = Instant::now();
         loop {
             // A walk that meets the change halfway may find an entry gone: walk again.
@@ -815,14 +836,27 @@ impl World {
     }
 
     /// After a local edit on store `s` that the model made `want`: one commit or more when the
-    /// state changed, none when it did not; the store agrees with the model.
+    /// state changed, none when it did not; the store agrees with the model. `saved`: the paths a
+    /// save in the mount touched, which resolves each conflict at, inside or above one of them
+    /// in the same commit (docs/FORMAT.md, "Conflicts").
     fn edited(
         &mut self,
         s: usize,
         before: &str,
         mut want: State,
-        saved: Option<&P>,
+        saved: Option<&[P]>,
     ) -> Result<(), String> {
+        if let Some(touched) = saved {
+            let open = want.records.len();
+            want.records.retain(|c, _| {
+                let c = path_of(c);
+                !touched.iter().any(|t| within(t, &c) || within(&c, t))
+            });
+            *self
+                .stats
+                .entry("conflicts resolved by saves".into())
+                .or_default() += open - want.records.len();
+        }
         let changed = want != self.model.now[s];
         let moved = self.head(s) != before;
         if moved != changed {
@@ -831,13 +865,6 @@ impl World {
                 if moved { "moved" } else { "stayed" },
                 if changed { "changed" } else { "did not change" }
             ));
-        }
-        if let Some(p) = saved {
-            // Saving a conflicted path in the mount resolves it (docs/FORMAT.md): allowed.
-            let key = show(p);
-            if want.records.contains_key(&key) && !self.conflicts(s)?.contains_key(&key) {
-                want.records.remove(&key);
-            }
         }
         let kind = if saved.is_some() {
             "mount edits"
@@ -980,7 +1007,7 @@ impl World {
                     .call(json!({"op": "write", "path": show(&p), "text": format!("{x}\n")}))?;
                 let mut want = now;
                 set(&mut want.value, &p, x);
-                self.edited(0, &before, want, Some(&p))
+                self.edited(0, &before, want, Some(&[p]))
             }
             Op::Mkdir { at } => {
                 let now = self.model.now[0].clone();
@@ -992,7 +1019,7 @@ impl World {
                 self.shell.call(json!({"op": "mkdir", "path": show(&p)}))?;
                 let mut want = now;
                 set(&mut want.value, &p, json!({}));
-                self.edited(0, &before, want, Some(&p))
+                self.edited(0, &before, want, Some(&[p]))
             }
             Op::RmR { pick } => {
                 let now = self.model.now[0].clone();
@@ -1005,7 +1032,7 @@ impl World {
                 self.shell.call(json!({"op": "rmr", "path": show(&p)}))?;
                 let mut want = now;
                 remove(&mut want.value, &p);
-                self.edited(0, &before, want, Some(&p))
+                self.edited(0, &before, want, Some(&[p]))
             }
             Op::Rename { pick, to } => {
                 let now = self.model.now[0].clone();
@@ -1025,7 +1052,7 @@ impl World {
                 let mut want = now;
                 let x = remove(&mut want.value, &from);
                 set(&mut want.value, &to, x);
-                self.edited(0, &before, want, Some(&to))
+                self.edited(0, &before, want, Some(&[from, to]))
             }
             Op::AppendFile => {
                 let now = self.model.now[0].clone();
@@ -1037,7 +1064,43 @@ impl World {
                     .call(json!({"op": "write", "path": show(&p), "text": format!("{x}\n")}))?;
                 let mut want = now;
                 want.value["v"].as_array_mut().unwrap().push(x);
-                self.edited(0, &before, want, Some(&p))
+                self.edited(0, &before, want, Some(&[p]))
+            }
+            Op::SaveConflicted { pick, value: n } => {
+                let now = self.model.now[0].clone();
+                let open: Vec<&String> = now.records.keys().collect();
+                if open.is_empty() {
+                    return Ok(());
+                }
+                let mut p = path_of(open[pick as usize % open.len()]);
+                while p.len() > 1 && !is_map(&now.value, &p[..p.len() - 1]) {
+                    p.pop();
+                }
+                if is_map(&now.value, &p) {
+                    p.push("x".into());
+                }
+                let x = scalar(n);
+                let before = self.head(0);
+                self.shell
+                    .call(json!({"op": "write", "path": show(&p), "text": format!("{x}\n")}))?;
+                let mut want = now;
+                set(&mut want.value, &p, x);
+                self.edited(0, &before, want, Some(&[p]))
+            }
+            Op::RmConflict { pick } => {
+                let now = self.model.now[0].clone();
+                let open: Vec<&String> = now.records.keys().collect();
+                if open.is_empty() {
+                    return Ok(());
+                }
+                let p = open[pick as usize % open.len()].clone();
+                let before = self.head(0);
+                let folder = format!(".conflicts/{}", p.replace('/', "%2F"));
+                self.shell.call(json!({"op": "rmr", "path": folder}))?;
+                let mut want = now.clone();
+                want.records.remove(&p);
+                *self.stats.entry("conflicts resolved".into()).or_default() += 1;
+                self.edited(0, &before, want, None)
             }
             Op::Sync { store } => self.transfer(store, "sync"),
             Op::Pull { store } => self.transfer(store, "pull"),
@@ -1231,9 +1294,12 @@ impl World {
             self.check_store(s, "at the end")?;
         }
         self.mount_follows()?;
-        // Store 1 resolves what is open, and the resolution reaches every store.
+        // A save in the mount resolves a conflict, store 1 resolves all of them meanwhile, and
+        // the resolutions reach every store.
         if !listed.is_empty() {
             self.log.push("resolving every conflict".into());
+            self.run(&Op::SaveConflicted { pick: 0, value: 3 })?;
+            self.run(&Op::Sync { store: 0 })?;
             self.run(&Op::Resolve { store: 1, pick: 0 })?;
             for s in [1, 0, 2] {
                 self.run(&Op::Sync { store: s })?;
