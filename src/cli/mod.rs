@@ -155,6 +155,15 @@ pub enum Command {
     ///
     /// A remote whose branch has commits this store lacks is refused: pull or sync first.
     Push(sync::SyncArgs),
+    /// List the open conflicts of the branch head, one path a line (nothing when none).
+    ///
+    /// A merge that met two different edits of one entry keeps ours in the value and records
+    /// the conflict with the base's, ours and theirs versions; it stays open until resolved.
+    Conflicts(sync::ConflictsArgs),
+    /// Resolve conflicts (remove their records) as one commit; the value stays as it is.
+    ///
+    /// Set the path first (`valfs set`) if the value should hold another version.
+    Resolve(sync::ResolveArgs),
     /// Print every change that reaches the branch (from a mount, the CLI, git or a sync), one
     /// JSON object a line, oldest first, until killed.
     Watch(watch::WatchArgs),
@@ -253,6 +262,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Sync(args) => sync::transfer(cli, store::remote::Op::Sync, args, out),
         Command::Pull(args) => sync::transfer(cli, store::remote::Op::Pull, args, out),
         Command::Push(args) => sync::transfer(cli, store::remote::Op::Push, args, out),
+        Command::Conflicts(args) => sync::conflicts(cli, args, out),
+        Command::Resolve(args) => sync::resolve(cli, args),
         Command::Mount(_) | Command::Umount { .. } | Command::Status => Err(CliError::Message(
             "mount and umount are run by the daemon".into(),
         )),

@@ -1,10 +1,12 @@
-//! Several machines: `valfs remote`, `clone`, `sync`, `pull` and `push`, and each remote's
-//! state in `valfs status`. The work is done by [`crate::store::remote`].
+//! Several machines: `valfs remote`, `clone`, `sync`, `pull` and `push`, each remote's state
+//! in `valfs status`, and the conflicts merges leave (`valfs conflicts`, `valfs resolve`). The
+//! work is done by [`crate::store::remote`] and [`crate::store::conflicts`].
 
 use super::{Cli, CliError};
 use crate::codec::Format;
-use crate::store::Store;
 use crate::store::remote::{self, CloneOptions, Op, Options, RemoteError};
+use crate::store::{Conflict, Node, Store, parse_index};
+use crate::value::Path;
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::time::Duration;
@@ -46,6 +48,23 @@ pub struct CloneArgs {
     /// Stop the fetch if it takes longer than SECONDS (0: no limit).
     #[arg(long, value_name = "SECONDS", default_value_t = remote::DEFAULT_TIMEOUT.as_secs())]
     pub timeout: u64,
+}
+
+/// The arguments of `valfs conflicts`.
+#[derive(Args, Debug)]
+pub struct ConflictsArgs {
+    /// Also print each conflict's kind and the base's, ours and theirs versions.
+    #[arg(long, short = 'l')]
+    pub long: bool,
+}
+
+/// The arguments of `valfs resolve`.
+#[derive(Args, Debug)]
+pub struct ResolveArgs {
+    /// The conflicted paths, as `valfs conflicts` lists them (`/` for the root); an index may
+    /// be padded as in the mount (`v/03`).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
 }
 
 fn limit(seconds: u64) -> Option<Duration> {
@@ -153,5 +172,83 @@ pub fn status(cli: &Cli, out: &mut dyn Write) -> Result<(), CliError> {
             writeln!(out, "  {line}")?;
         }
     }
+    Ok(())
+}
+
+/// `valfs conflicts`: the open conflicts of the branch head, one path a line as the mount
+/// names it (unpadded indices, escaped keys; `/` for the root). With `--long`, each path is
+/// followed by its kind and the three versions in the store's format, indented:
+///
+/// ```text
+/// users/0/age edit/edit
+///   base:   41
+///   ours:   42
+///   theirs: 43
+/// ```
+///
+/// A side that has nothing at the path (it never had, or removed it) shows `(none)`.
+pub(super) fn conflicts(
+    cli: &Cli,
+    args: &ConflictsArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let store = cli.open()?;
+    for c in store.conflicts()? {
+        if !args.long {
+            writeln!(out, "{}", c.path)?;
+            continue;
+        }
+        writeln!(out, "{} {}", c.path, c.kind)?;
+        for (side, node) in [
+            ("base:  ", c.base),
+            ("ours:  ", c.ours),
+            ("theirs:", c.theirs),
+        ] {
+            writeln!(out, "  {side} {}", version_text(&store, node)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// One side's version of a conflicted path, on one line in the store's format.
+fn version_text(store: &Store, node: Option<Node>) -> Result<String, CliError> {
+    let Some(node) = node else {
+        return Ok("(none)".into());
+    };
+    let value = store.read_value(node)?;
+    Ok(store.format().print(&value)?)
+}
+
+/// Whether a path as typed (indices maybe padded: `v/03`) names a recorded conflict's path.
+fn names_conflict(typed: &Path, c: &Conflict) -> bool {
+    let (t, r) = (typed.names(), c.path.names());
+    t.len() == r.len()
+        && t.iter()
+            .zip(r)
+            .all(|(t, r)| t == r || parse_index(t).is_some_and(|i| parse_index(r) == Some(i)))
+}
+
+/// `valfs resolve PATH...`: removes the conflicts' records as one commit, leaving the value as
+/// it is. A path with no open conflict fails the whole command (nothing is committed).
+pub(super) fn resolve(cli: &Cli, args: &ResolveArgs) -> Result<(), CliError> {
+    let store = cli.open()?;
+    let open = store.conflicts()?;
+    let mut recorded = Vec::new();
+    let mut missing = Vec::new();
+    for typed in &args.paths {
+        match open.iter().find(|c| names_conflict(&Path::parse(typed), c)) {
+            // The recorded path, so that the commit names it as `valfs conflicts` does.
+            Some(c) if !recorded.contains(&c.path) => recorded.push(c.path.clone()),
+            Some(_) => {}
+            None => missing.push(typed.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CliError::Message(format!(
+            "no open conflict at {} (`valfs conflicts` lists them)",
+            missing.join(", ")
+        )));
+    }
+    store.resolve_conflicts(&recorded)?;
     Ok(())
 }

@@ -22,5 +22,6 @@ mod servers;
 mod service;
 mod store;
 mod sync;
+mod sync_model;
 mod trust;
 mod watch;

@@ -690,3 +690,133 @@ fn status_shows_ahead_behind_the_last_sync_and_the_last_error() {
         "{backup}"
     );
 }
+
+/// Runs `valfs sync`, which may warn on stderr about the conflicts it met; it must succeed.
+/// Returns stdout.
+fn sync_meeting_conflicts(m: &Machine) -> String {
+    let out = m.run(&["sync"]);
+    assert!(out.status.success(), "valfs sync: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn conflicts_of_two_stores_are_listed_shown_and_resolved_as_one_commit() {
+    let hubs = tempfile::tempdir().unwrap();
+    let hub = bare(hubs.path(), "hub.git");
+    let a = Machine::with(r#"{"users":[{"name":"Joe","age":41}],"port":80,"v":[1,2]}"#);
+    a.ok(&["remote", "add", "origin", s(&hub)]);
+    a.ok(&["sync"]);
+    let b = Machine::new();
+    b.ok(&["clone", s(&hub)]);
+    assert_eq!(a.ok(&["conflicts"]), "", "none yet: empty");
+    assert_eq!(a.ok(&["conflicts", "--long"]), "");
+
+    // Apart: both edit the age, one removes the name the other edits, both edit the port alike
+    // (no conflict), and each edits a different element of v (no conflict either).
+    a.ok(&["set", "users/0/age", "42"]);
+    a.ok(&["set", "users/0/name", "Bob"]);
+    a.ok(&["set", "port", "8080"]);
+    a.ok(&["set", "v/0", "10"]);
+    b.ok(&["set", "users/0/age", "43"]);
+    b.ok(&["rm", "users/0/name"]);
+    b.ok(&["set", "port", "8080"]);
+    b.ok(&["set", "v/1", "20"]);
+    a.ok(&["sync"]);
+    let out = sync_meeting_conflicts(&b);
+    assert!(
+        out.contains("merged (") && out.contains("with 2 conflicts (`valfs conflicts` lists them)"),
+        "{out}"
+    );
+    // B's merge keeps B's side (ours) where they disagree.
+    assert_eq!(
+        b.value(),
+        v(r#"{"users":[{"age":43}],"port":8080,"v":[10,20]}"#)
+    );
+    assert_eq!(b.ok(&["conflicts"]), "users/0/age\nusers/0/name\n");
+    assert_eq!(
+        b.ok(&["conflicts", "--long"]),
+        "users/0/age edit/edit\n  base:   41\n  ours:   43\n  theirs: 42\n\
+         users/0/name edit/remove\n  base:   \"Joe\"\n  ours:   (none)\n  theirs: \"Bob\"\n"
+    );
+    // The record travels with the branch: A lists the same conflicts after its sync (B's 4
+    // commits and the merge).
+    assert_eq!(
+        a.ok(&["sync"]),
+        format!(
+            "origin: pulled 5 commits (fast-forward to {})\n",
+            &b.head()[..7]
+        )
+    );
+    assert_eq!(a.ok(&["conflicts"]), b.ok(&["conflicts"]));
+
+    // A path with no open conflict is refused with one line, and nothing is committed (also
+    // when other paths named with it are open).
+    b.fails(&["resolve", "port"], "no open conflict at port");
+    b.fails(
+        &["resolve", "users/0/age", "users/0/nope"],
+        "no open conflict at users/0/nope (`valfs conflicts` lists them)",
+    );
+    let out = b.run(&["resolve"]);
+    assert!(!out.status.success(), "resolve needs a path");
+    assert_eq!(b.ok(&["conflicts"]), "users/0/age\nusers/0/name\n");
+
+    // B settles the age on 42 and resolves both (typed as the mount pads them): one commit,
+    // which changes no value and names the paths as they are recorded.
+    b.ok(&["set", "users/0/age", "42"]);
+    let before = b.head();
+    let value = b.value();
+    assert_eq!(b.ok(&["resolve", "users/00/age", "users/0/name"]), "");
+    assert_eq!(b.ok(&["conflicts"]), "");
+    assert_eq!(b.value(), value);
+    assert_eq!(b.git(&["rev-parse", "main~1"]).trim(), before);
+    assert_eq!(
+        b.git(&["log", "-1", "--format=%s"]).trim(),
+        "resolve users/0/age users/0/name"
+    );
+    // The record is gone from the commit's root, and only the record changed.
+    let names = b.git(&["diff", "--name-only", "main~1", "main"]);
+    assert!(
+        names.lines().all(|l| l.starts_with(".valfs-conflicts/")),
+        "{names}"
+    );
+    assert!(
+        !b.git(&["ls-tree", "--name-only", "main"])
+            .contains(".valfs-conflicts")
+    );
+
+    // The resolution wins over the same records left open on A, once synced.
+    b.ok(&["sync"]);
+    a.ok(&["sync"]);
+    assert_eq!(a.head(), b.head());
+    assert_eq!(a.ok(&["conflicts"]), "");
+    assert_eq!(
+        a.value(),
+        v(r#"{"users":[{"age":42}],"port":8080,"v":[10,20]}"#)
+    );
+    for repo in [a.repo(), b.repo(), hub] {
+        fsck(&repo);
+    }
+}
+
+#[test]
+fn a_conflict_at_a_type_change_shows_each_side_in_the_store_format() {
+    let hubs = tempfile::tempdir().unwrap();
+    let hub = bare(hubs.path(), "hub.git");
+    let a = Machine::with(r#"{"cfg":{"host":"db"}}"#);
+    a.ok(&["remote", "add", "origin", s(&hub)]);
+    a.ok(&["sync"]);
+    let b = Machine::new();
+    b.ok(&["clone", s(&hub)]);
+    a.ok(&["set", "cfg", "off"]);
+    b.ok(&["set", "cfg/host", "db2"]);
+    a.ok(&["sync"]);
+    sync_meeting_conflicts(&b);
+    assert_eq!(
+        b.ok(&["conflicts", "-l"]),
+        "cfg type/edit\n  base:   {\"host\":\"db\"}\n  ours:   {\"host\":\"db2\"}\n  \
+         theirs: \"off\"\n"
+    );
+    b.ok(&["resolve", "cfg"]);
+    assert_eq!(b.ok(&["conflicts"]), "");
+    assert_eq!(b.value(), v(r#"{"cfg":{"host":"db2"}}"#));
+}
