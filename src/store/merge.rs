@@ -131,7 +131,7 @@ impl Merger<'_> {
         ours: Option<Node>,
         theirs: Option<Node>,
     ) -> Option<Node> {
-        log::warn!("merge conflict ({kind}) at {path}: keeping ours, theirs recorded");
+        log::info!("merge conflict ({kind}) at {path}: keeping ours, theirs recorded");
         self.conflicts.push(Conflict {
             path: path.clone(),
             kind,

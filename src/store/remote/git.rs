@@ -99,7 +99,8 @@ pub(super) fn run<S: AsRef<OsStr>>(
             return Err(Failed::Timeout(limit));
         }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+        // Short pauses: a push that ends is noticed within 5 ms, not 50.
+        pause = (pause * 2).min(Duration::from_millis(5));
     };
     // A helper git left behind (an ssh connection kept open) may hold the pipes: what was read
     // once git exited, and shortly after, is enough.
