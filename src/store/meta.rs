@@ -638,15 +638,20 @@ mod tests {
         assert!(q.reload().is_err());
     }
 
-    #[test]
-    fn a_line_cut_short_by_a_crash_is_left_out() {
-        let (_d, mut t) = perms();
-        t.set(&p("a"), SECRET).expect("set");
+    /// Appends the start of an `rm "a"` line, as a crash in the middle of a write leaves it.
+    fn tear(t: &Perms) {
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&t.file)
             .expect("open");
         f.write_all(b"rm \"a").expect("torn line");
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_left_out() {
+        let (_d, mut t) = perms();
+        t.set(&p("a"), SECRET).expect("set");
+        tear(&t);
         assert_eq!(again(&t).get(&p("a")), Some(SECRET));
     }
 
@@ -694,11 +699,7 @@ mod tests {
     fn a_change_after_a_torn_line_is_read_back() {
         let (_d, mut t) = perms();
         t.set(&p("a"), SECRET).expect("set");
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&t.file)
-            .expect("open");
-        f.write_all(b"rm \"a").expect("torn line");
+        tear(&t);
         // Another process's view: it reads the torn file, then changes something.
         let mut other = again(&t);
         other.set(&p("b"), SECRET).expect("set after the torn line");
