@@ -334,10 +334,11 @@ pub struct State {
     seen: HashMap<String, (Oid, SystemTime)>,
     /// The latest mtime given to a changed folder (see [`State::stamp`]).
     last_stamp: SystemTime,
-    /// The `.history` view's state.
+    /// The `.history` and `.conflicts` views' states.
     history: history::Versions,
-    /// The `.conflicts` view's state.
     conflicts: conflicts::Shown,
+    /// When the store was last seen to have remotes or not (see `sync_view`).
+    sync_listed: Option<(std::time::Instant, bool)>,
     started: SystemTime,
     /// The value and its commit time when the mount started: a path unchanged since has that
     /// time as its mtime, without an entry in `seen`.
@@ -414,6 +415,7 @@ impl State {
             last_stamp: SystemTime::UNIX_EPOCH,
             history: history::Versions::default(),
             conflicts: conflicts::Shown::default(),
+            sync_listed: None,
             started: SystemTime::now(),
             first_root: root,
             first_time: SystemTime::UNIX_EPOCH,

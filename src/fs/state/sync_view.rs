@@ -10,6 +10,8 @@ use crate::store::remote;
 /// The number of the `.sync` folder.
 const FOLDER: Ino = FIRST_VIEW + 2;
 const STATUS: &str = "status";
+/// How long whether the store has remotes is taken as known.
+const RECHECK: Duration = Duration::from_secs(1);
 
 pub(super) struct Sync;
 
@@ -61,7 +63,16 @@ impl View for Sync {
     fn take_inval(&self, _st: &mut State, _committed: bool, _inval: &mut Inval) {}
 
     fn listed(&self, st: &mut State) -> bool {
-        remote::list(&st.store).is_ok_and(|r| !r.is_empty())
+        // Asked at every getattr and listing of the root: the store's remotes (its git config)
+        // are read again once a second at most.
+        if let Some((at, has)) = st.sync_listed
+            && at.elapsed() < RECHECK
+        {
+            return has;
+        }
+        let has = remote::list(&st.store).is_ok_and(|r| !r.is_empty());
+        st.sync_listed = Some((std::time::Instant::now(), has));
+        has
     }
 }
 
